@@ -1,0 +1,1 @@
+"""One module per CDS service and the cards built from an assessment (issue 4)."""

@@ -1,0 +1,127 @@
+"""Patient facts: every factor the rules use, each True, False, a number, a choice, or unknown.
+
+A factor that is not in a `PatientFacts` is unknown. Unknown is never read as absent: the
+scores treat it as "could be present" and report the best and the worst case.
+
+Each known value keeps the evidence that established it (FHIR references such as
+``Observation/abc``) and, for numbers, the unit and the date of the measurement, so that a card
+can say why. The factor catalogue (names, kinds, units) is data: ``tables/factors.toml``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vte_rules.tables import FactorSpec, load_factor_catalogue
+
+Value = bool | float | str
+FactorKind = Literal["bool", "number", "choice"]
+
+
+class FactError(ValueError):
+    """A fact names no catalogued factor, or its value does not fit the factor's kind."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One factor's value for one patient.
+
+    ``value`` is None when the factor is unknown; ``reason`` then says why (for example
+    "dexamethasone ordered but the dose per cycle could not be computed"). ``assumption`` is set
+    when the value was inferred by a rule rather than read from the record (BLEED-16).
+    """
+
+    value: Value | None
+    evidence: tuple[str, ...] = ()
+    unit: str | None = None
+    date: dt.date | None = None
+    reason: str | None = None
+    assumption: str | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+
+UNKNOWN = Fact(None, reason="not documented")
+
+
+def _check_value(spec: FactorSpec, name: str, value: Value) -> Value:
+    if spec.kind == "bool":
+        if not isinstance(value, bool):
+            raise FactError(f"factor {name!r} is true/false, got {value!r}")
+        return value
+    if spec.kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise FactError(f"factor {name!r} is a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str) or value not in spec.choices:
+        raise FactError(f"factor {name!r} is one of {list(spec.choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class PatientFacts(Mapping[str, Fact]):
+    """An immutable set of facts, checked against the factor catalogue.
+
+    Index by factor name; a factor that was never set reads as `UNKNOWN`.
+    """
+
+    _facts: Mapping[str, Fact] = field(default_factory=dict)
+    as_of: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        catalogue = load_factor_catalogue()
+        checked: dict[str, Fact] = {}
+        for name, fact in self._facts.items():
+            spec = catalogue.get(name)
+            if spec is None:
+                raise FactError(f"unknown factor {name!r}")
+            if fact.value is not None:
+                value = _check_value(spec, name, fact.value)
+                if value is not fact.value:
+                    fact = Fact(value, fact.evidence, fact.unit or spec.unit, fact.date,
+                                fact.reason, fact.assumption)
+            checked[name] = fact
+        object.__setattr__(self, "_facts", checked)
+
+    @classmethod
+    def of(cls, as_of: dt.date | None = None, **values: Value | Fact | None) -> PatientFacts:
+        """Build facts from plain values (tests, the assessment API); None means unknown."""
+        facts = {
+            name: v if isinstance(v, Fact) else Fact(v, reason=None if v is not None else
+                                                   "not documented")
+            for name, v in values.items()
+        }
+        return cls(facts, as_of)
+
+    def with_facts(self, **facts: Fact) -> PatientFacts:
+        """A copy with some facts replaced or added."""
+        return PatientFacts({**self._facts, **facts}, self.as_of)
+
+    def __getitem__(self, name: str) -> Fact:
+        if name not in load_factor_catalogue():
+            raise FactError(f"unknown factor {name!r}")
+        return self._facts.get(name, UNKNOWN)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._facts)
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    def flag(self, name: str) -> bool | None:
+        """The three-valued reading of a true/false factor."""
+        value = self[name].value
+        if value is None or isinstance(value, bool):
+            return value
+        raise FactError(f"factor {name!r} is not true/false")
+
+    def number(self, name: str) -> float | None:
+        value = self[name].value
+        if value is None or (isinstance(value, float) and not isinstance(value, bool)):
+            return value
+        raise FactError(f"factor {name!r} is not a number")

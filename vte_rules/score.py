@@ -1,0 +1,189 @@
+"""The point-score engine shared by Wells DVT, Wells PE, the MM VTE score and the bleeding score.
+
+Each row of a score table is read three-valued: present, absent, or unknown. ``points`` adds the
+present rows only, so it is the documented total; ``min_points`` and ``max_points`` add what the
+unknown rows could contribute, and each tier scheme reports the category of the documented total,
+the best and the worst case, and which single unknown item would move the category when
+confirmed ("high risk if BMI >= 25 is confirmed").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from vte_rules.facts import Fact, PatientFacts
+from vte_rules.tables import Label, Row, Table, Tier
+
+Status = Literal["present", "absent", "unknown"]
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """How one row of a table read this patient's facts."""
+
+    rule: str
+    label: Label
+    points: float
+    status: Status
+    source: str
+    evidence: tuple[str, ...] = ()
+    value: bool | float | str | None = None
+    reason: str | None = None
+    assumption: str | None = None
+    group: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class CouldBe:
+    """Confirming ``rules`` (unknown now) would put the patient in ``category``."""
+
+    category: str
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TierResult:
+    scheme: str
+    category: str
+    label: Label
+    rule: str
+    best_case: str
+    worst_case: str
+    could_be: tuple[CouldBe, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def settled(self) -> bool:
+        """True when no unknown item can change the category."""
+        return self.best_case == self.category == self.worst_case
+
+
+@dataclass(frozen=True)
+class ScoreAssessment:
+    table: str
+    points: float
+    min_points: float
+    max_points: float
+    items: tuple[ItemResult, ...]
+    tiers: Mapping[str, TierResult]
+    notes: tuple[str, ...]
+
+    @property
+    def contributing(self) -> tuple[ItemResult, ...]:
+        return tuple(i for i in self.items if i.status == "present" and i.points)
+
+    @property
+    def unknown(self) -> tuple[ItemResult, ...]:
+        return tuple(i for i in self.items if i.status == "unknown")
+
+    @property
+    def tier(self) -> TierResult:
+        """The table's first (main) tier scheme."""
+        return next(iter(self.tiers.values()))
+
+    @property
+    def category(self) -> str:
+        return self.tier.category
+
+
+def _combine(facts: PatientFacts, names: tuple[str, ...]) -> tuple[bool | None, tuple[Fact, ...]]:
+    """Three-valued OR: present if any is, absent only if all are known absent."""
+    values = [(facts.flag(n), facts[n]) for n in names]
+    present = tuple(f for v, f in values if v is True)
+    if present:
+        return True, present
+    if all(v is False for v, _ in values):
+        return False, tuple(f for _, f in values)
+    return None, tuple(f for v, f in values if v is None)
+
+
+def read_row(row: Row, facts: PatientFacts) -> ItemResult:
+    """Read one row against the facts, three-valued."""
+    crit = row.criterion
+    fact: Fact
+    if crit.any_of:
+        flag, used = _combine(facts, crit.factors)
+        evidence = tuple(e for f in used for e in f.evidence) if flag is not None else ()
+        reason = None if flag is not None else "; ".join(
+            sorted({f.reason or "not documented" for f in used}))
+        assumption = "; ".join(f.assumption for f in used if f.assumption) or None
+        status: Status = "unknown" if flag is None else ("present" if flag else "absent")
+        return ItemResult(row.rule, row.label, row.points, status, row.source, evidence, flag,
+                          reason, assumption, row.group, row.note)
+    fact = facts[crit.factors[0]]
+    if fact.value is None:
+        status = "unknown"
+    elif crit.range is not None:
+        assert isinstance(fact.value, float)
+        status = "present" if crit.range.contains(fact.value) else "absent"
+    elif crit.equals is not None:
+        status = "present" if fact.value == crit.equals else "absent"
+    else:
+        status = "present" if fact.value is True else "absent"
+    return ItemResult(row.rule, row.label, row.points, status, row.source, fact.evidence,
+                      fact.value, fact.reason if status == "unknown" else None,
+                      fact.assumption, row.group, row.note)
+
+
+def _units(items: tuple[ItemResult, ...]) -> list[tuple[tuple[str, ...], float, float]]:
+    """Unknown items as (rules, least, most) they could add; a band group counts once."""
+    groups: dict[str, list[ItemResult]] = {}
+    units: list[tuple[tuple[str, ...], float, float]] = []
+    for item in items:
+        if item.status != "unknown":
+            continue
+        if item.group:
+            groups.setdefault(item.group, []).append(item)
+        else:
+            units.append(((item.rule,), min(0.0, item.points), max(0.0, item.points)))
+    for members in groups.values():
+        best = max(members, key=lambda m: m.points)
+        least = min(0.0, *(m.points for m in members))
+        units.append(((best.rule,), least, max(0.0, best.points)))
+    return units
+
+
+def category_of(tiers: tuple[Tier, ...], total: float) -> Tier:
+    for tier in tiers:
+        if tier.range.contains(total):
+            return tier
+    raise ValueError(f"no tier holds {total}")  # the loader proved this cannot happen
+
+
+def _tier_result(scheme: str, tiers: tuple[Tier, ...], points: float, lo: float, hi: float,
+                 units: list[tuple[tuple[str, ...], float, float]],
+                 point_notes: list[Mapping[str, object]]) -> TierResult:
+    here = category_of(tiers, points)
+    could: dict[str, list[str]] = {}
+    for rules, least, most in units:
+        for delta in (least, most):
+            moved = category_of(tiers, points + delta).category
+            if delta and moved != here.category:
+                could.setdefault(moved, []).extend(rules)
+    worst = category_of(tiers, hi).category
+    best = category_of(tiers, lo).category
+    if worst != here.category and worst not in could:
+        could[worst] = [r for rules, _, most in units if most for r in rules]
+    if best != here.category and best not in could:
+        could[best] = [r for rules, least, _ in units if least for r in rules]
+    notes = tuple(str(n["note"]) for n in point_notes
+                  if n.get("scheme", scheme) == scheme and float(str(n["points"])) == points)
+    return TierResult(scheme, here.category, here.label, here.rule, best, worst,
+                      tuple(CouldBe(c, tuple(dict.fromkeys(r))) for c, r in could.items()),
+                      (here.note,) + notes if here.note else notes)
+
+
+def assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
+    """Score ``facts`` against a point table and place the result in each tier scheme."""
+    items = tuple(read_row(row, facts) for row in table.rows)
+    points = sum(i.points for i in items if i.status == "present")
+    units = _units(items)
+    lo = points + sum(u[1] for u in units)
+    hi = points + sum(u[2] for u in units)
+    point_notes = list(table.data.get("point_notes", ()))
+    tiers = {scheme: _tier_result(scheme, t, points, lo, hi, units, point_notes)
+             for scheme, t in table.tiers.items()}
+    return ScoreAssessment(table.ref, points, lo, hi, items, tiers, table.notes)
