@@ -125,3 +125,39 @@ class PatientFacts(Mapping[str, Fact]):
         if value is None or (isinstance(value, float) and not isinstance(value, bool)):
             return value
         raise FactError(f"factor {name!r} is not a number")
+
+
+def _parse_fact(name: str, raw: object) -> Fact:
+    if raw is None or isinstance(raw, bool | int | float | str):
+        return Fact(raw, reason=None if raw is not None else "not documented")
+    if not isinstance(raw, Mapping):
+        raise FactError(f"factor {name!r}: expected a value or an object with 'value'")
+    unknown = set(raw) - {"value", "evidence", "unit", "date", "reason", "assumption"}
+    if unknown:
+        raise FactError(f"factor {name!r}: unexpected keys {sorted(unknown)}")
+    evidence = raw.get("evidence", [])
+    if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
+        raise FactError(f"factor {name!r}: evidence must be a list of references")
+    date = raw.get("date")
+    try:
+        parsed_date = dt.date.fromisoformat(date[:10]) if isinstance(date, str) else None
+    except ValueError as exc:
+        raise FactError(f"factor {name!r}: date {date!r} is not YYYY-MM-DD") from exc
+    value = raw.get("value")
+    if value is not None and not isinstance(value, bool | int | float | str):
+        raise FactError(f"factor {name!r}: value must be true/false, a number or a text")
+    return Fact(value, tuple(evidence), raw.get("unit"), parsed_date, raw.get("reason"),
+                raw.get("assumption"))
+
+
+def facts_from_json(doc: Mapping[str, object]) -> PatientFacts:
+    """``{"as_of": "YYYY-MM-DD", "facts": {name: value | {value, evidence, unit, date}}}``."""
+    raw = doc.get("facts")
+    if not isinstance(raw, Mapping):
+        raise FactError("'facts' must be an object of factor name to value")
+    as_of = doc.get("as_of")
+    try:
+        day = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else None
+    except ValueError as exc:
+        raise FactError(f"as_of {as_of!r} is not YYYY-MM-DD") from exc
+    return PatientFacts({str(k): _parse_fact(str(k), v) for k, v in raw.items()}, day)

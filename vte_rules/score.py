@@ -128,21 +128,34 @@ def read_row(row: Row, facts: PatientFacts) -> ItemResult:
                       fact.assumption, row.group, row.note)
 
 
-def _units(items: tuple[ItemResult, ...]) -> list[tuple[tuple[str, ...], float, float]]:
-    """Unknown items as (rules, least, most) they could add; a band group counts once."""
+@dataclass(frozen=True)
+class _Unit:
+    """An unknown item, or an unknown band group, and what each outcome would add."""
+
+    outcomes: tuple[tuple[str, float], ...]
+
+    @property
+    def least(self) -> float:
+        return min(0.0, *(p for _, p in self.outcomes))
+
+    @property
+    def most(self) -> float:
+        return max(0.0, *(p for _, p in self.outcomes))
+
+
+def _units(items: tuple[ItemResult, ...]) -> list[_Unit]:
+    """Unknown items as units; a band group is one unit (only one of its rows can apply)."""
     groups: dict[str, list[ItemResult]] = {}
-    units: list[tuple[tuple[str, ...], float, float]] = []
+    units: list[_Unit] = []
     for item in items:
         if item.status != "unknown":
             continue
         if item.group:
             groups.setdefault(item.group, []).append(item)
         else:
-            units.append(((item.rule,), min(0.0, item.points), max(0.0, item.points)))
-    for members in groups.values():
-        best = max(members, key=lambda m: m.points)
-        least = min(0.0, *(m.points for m in members))
-        units.append(((best.rule,), least, max(0.0, best.points)))
+            units.append(_Unit(((item.rule, item.points),)))
+    units.extend(_Unit(tuple((m.rule, m.points) for m in members))
+                 for members in groups.values())
     return units
 
 
@@ -154,21 +167,20 @@ def category_of(tiers: tuple[Tier, ...], total: float) -> Tier:
 
 
 def _tier_result(scheme: str, tiers: tuple[Tier, ...], points: float, lo: float, hi: float,
-                 units: list[tuple[tuple[str, ...], float, float]],
-                 point_notes: list[Mapping[str, object]]) -> TierResult:
+                 units: list[_Unit], point_notes: list[Mapping[str, object]]) -> TierResult:
     here = category_of(tiers, points)
     could: dict[str, list[str]] = {}
-    for rules, least, most in units:
-        for delta in (least, most):
+    for unit in units:
+        for rule, delta in unit.outcomes:
             moved = category_of(tiers, points + delta).category
-            if delta and moved != here.category:
-                could.setdefault(moved, []).extend(rules)
+            if moved != here.category:
+                could.setdefault(moved, []).append(rule)
     worst = category_of(tiers, hi).category
     best = category_of(tiers, lo).category
     if worst != here.category and worst not in could:
-        could[worst] = [r for rules, _, most in units if most for r in rules]
+        could[worst] = [r for u in units for r, p in u.outcomes if p > 0]
     if best != here.category and best not in could:
-        could[best] = [r for rules, least, _ in units if least for r in rules]
+        could[best] = [r for u in units for r, p in u.outcomes if p < 0]
     notes = tuple(str(n["note"]) for n in point_notes
                   if n.get("scheme", scheme) == scheme and float(str(n["points"])) == points)
     return TierResult(scheme, here.category, here.label, here.rule, best, worst,
@@ -181,8 +193,8 @@ def assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
     items = tuple(read_row(row, facts) for row in table.rows)
     points = sum(i.points for i in items if i.status == "present")
     units = _units(items)
-    lo = points + sum(u[1] for u in units)
-    hi = points + sum(u[2] for u in units)
+    lo = points + sum(u.least for u in units)
+    hi = points + sum(u.most for u in units)
     point_notes = list(table.data.get("point_notes", ()))
     tiers = {scheme: _tier_result(scheme, t, points, lo, hi, units, point_notes)
              for scheme, t in table.tiers.items()}
