@@ -98,17 +98,15 @@ def _start(vte: ScoreAssessment, facts: PatientFacts) -> _Draft:
 def _renal(draft: _Draft, facts: PatientFacts) -> None:
     """ADJ-01 (aspirin caution, warfarin instead) and ADJ-02 (LMWH down, no rivaroxaban)."""
     adj = load_table("adjustments")
-    egfr = facts["egfr"]
-    if egfr.value is None:
+    egfr = facts.number("egfr")
+    if egfr is None:
         if any(o.regimen in DRUG_REGIMENS for o in draft.options):
             draft.could_change.append(_label(adj.row("ADJ-02").extra["unknown"]))
         return
-    assert isinstance(egfr.value, float)
     severe, renal = adj.row("ADJ-02"), adj.row("ADJ-01")
-    assert severe.criterion.range is not None and renal.criterion.range is not None
-    if severe.criterion.range.contains(egfr.value):
-        _adj_02(draft, severe.extra, egfr.evidence)
-    if renal.criterion.range.contains(egfr.value) and any(
+    if severe.criterion.within(egfr):
+        _adj_02(draft, severe.extra, facts["egfr"].evidence)
+    if renal.criterion.within(egfr) and any(
             o.regimen == Regimen.ASPIRIN for o in draft.options):
         caution = _label(renal.extra["aspirin_caution"])
         draft.options = [replace(o, cautions=(*o.cautions, caution), rules=(*o.rules, "ADJ-01"))
@@ -139,17 +137,16 @@ def _platelets(draft: _Draft, facts: PatientFacts) -> None:
         return
     adj = load_table("adjustments")
     low, ok = adj.row("ADJ-04"), adj.row("ADJ-03")
-    count = facts["platelets"]
-    if count.value is None:
+    count = facts.number("platelets")
+    if count is None:
         draft.could_change.append(_label(low.extra["unknown"]))
         return
-    assert isinstance(count.value, float)
-    assert low.criterion.range is not None and ok.criterion.range is not None
-    if low.criterion.range.contains(count.value):
+    evidence = facts["platelets"].evidence
+    if low.criterion.within(count):
         reason = _label(low.extra["individualise"])
-        draft.ruled_out.extend(RuledOut(o.regimen, reason, "ADJ-04", count.evidence)
+        draft.ruled_out.extend(RuledOut(o.regimen, reason, "ADJ-04", evidence)
                                for o in draft.options if o.regimen in DRUG_REGIMENS)
-        if low.criterion.range.hi == count.value:
+        if low.criterion.range is not None and count == low.criterion.range.hi:
             draft.notes.append(_label(low.extra["at_boundary"]))
         draft.options = [option(Regimen.INDIVIDUALISE, facts, "ADJ-04")]
         draft.regimen = Regimen.INDIVIDUALISE

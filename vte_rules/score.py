@@ -185,7 +185,7 @@ def _tier_result(scheme: str, tiers: tuple[Tier, ...], points: float, lo: float,
                   if n.get("scheme", scheme) == scheme and float(str(n["points"])) == points)
     return TierResult(scheme, here.category, here.label, here.rule, best, worst,
                       tuple(CouldBe(c, tuple(dict.fromkeys(r))) for c, r in could.items()),
-                      (here.note,) + notes if here.note else notes)
+                      (here.note, *notes) if here.note else notes)
 
 
 def assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:

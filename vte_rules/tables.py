@@ -106,7 +106,7 @@ def parse_interval(raw: Mapping[str, Any], where: str) -> Interval:
     unknown = set(raw) - {"gt", "ge", "lt", "le"}
     if unknown or not raw:
         raise TableError(f"{where}: a range takes gt/ge and lt/le, got {sorted(raw)}")
-    if "gt" in raw and "ge" in raw or "lt" in raw and "le" in raw:
+    if ("gt" in raw and "ge" in raw) or ("lt" in raw and "le" in raw):
         raise TableError(f"{where}: a range has at most one lower and one upper bound")
     for key, bound in raw.items():
         if isinstance(bound, bool) or not isinstance(bound, int | float):
@@ -137,6 +137,10 @@ class Criterion:
     @property
     def any_of(self) -> bool:
         return len(self.factors) > 1
+
+    def within(self, x: float) -> bool:
+        """Whether a number falls in this row's range (rows without a range never match)."""
+        return self.range is not None and self.range.contains(x)
 
     def describe(self) -> str:
         if self.range is not None:
@@ -298,8 +302,8 @@ def _check_groups(rows: Iterable[Row], name: str) -> None:
             raise TableError(f"{name}.toml: group {group!r} must be ranges of one factor")
         for i, a in enumerate(members):
             for b in members[i + 1:]:
-                assert a.criterion.range is not None and b.criterion.range is not None
-                if a.criterion.range.overlaps(b.criterion.range):
+                ra, rb = a.criterion.range, b.criterion.range
+                if ra is not None and rb is not None and ra.overlaps(rb):
                     raise TableError(
                         f"{name}.toml: {a.rule} and {b.rule} overlap in group {group!r}")
 

@@ -42,13 +42,13 @@ def test_each_table_6_item_scores_as_printed(rule, change, points):
 
 
 @pytest.mark.parametrize(("age", "points"), [(39, 0), (40, 1.5), (84, 1.5), (85, 3.5)])
-def test_age_bands_are_exclusive_bleed_04_11_14(age, points):
+def test_age_bands_are_exclusive_bleed_04_bleed_11_bleed_14(age, points):
     assert score(age_years=age).points == points
 
 
 @pytest.mark.parametrize(("egfr", "points"), [
     (29.9, 2.5), (30, 1), (59, 1), (59.5, 1), (60, 0)])
-def test_renal_bands_are_exclusive_bleed_06_13_14(egfr, points):
+def test_renal_bands_are_exclusive_bleed_06_bleed_13_bleed_14(egfr, points):
     assert score(egfr=egfr).points == points
 
 
@@ -96,7 +96,8 @@ def test_unknown_items_could_raise_bleeding_risk_to_high():
 def test_myeloma_on_treatment_is_active_cancer_as_an_assumption_bleed_16():
     fact = active_cancer(PatientFacts.of(multiple_myeloma=True, mm_on_active_treatment=True))
     assert fact.value is True
-    assert fact.assumption and "BLEED-16" in fact.assumption
+    assert fact.assumption
+    assert "BLEED-16" in fact.assumption
 
 
 def test_myeloma_in_cr_off_treatment_is_a_judgement_not_a_default_bleed_16():

@@ -1,0 +1,109 @@
+"""The ``vte-cds`` command line.
+
+``vte-cds tables``        load and check every clinical table, print their versions
+``vte-cds assess FILE``   assess a patient-facts JSON document (``-`` reads standard input)
+``vte-cds demo-assess``   assess the bundled example patients and print the result
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from typing import Any, TextIO
+
+from vte_rules.facts import FactError, facts_from_json
+from vte_rules.report import assess_all
+from vte_rules.tables import TableError, load_all
+
+
+def _tables(out: TextIO) -> int:
+    for name, table in load_all().items():
+        out.write(f"{table.ref:<18} {len(table.rows):>3} rows  {name}.toml\n")
+    return 0
+
+
+def _read(path: str) -> Any:
+    if path == "-":
+        return json.load(sys.stdin)
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _assess(path: str, out: TextIO) -> int:
+    try:
+        doc = _read(path)
+    except (OSError, json.JSONDecodeError) as exc:
+        sys.stderr.write(f"vte-cds: cannot read {path}: {exc}\n")
+        return 2
+    if not isinstance(doc, dict):
+        sys.stderr.write("vte-cds: the document must be a JSON object with 'facts'\n")
+        return 2
+    try:
+        facts = facts_from_json(doc)
+    except FactError as exc:
+        sys.stderr.write(f"vte-cds: {exc}\n")
+        return 2
+    json.dump(assess_all(facts), out, ensure_ascii=False, indent=2)
+    out.write("\n")
+    return 0
+
+
+def _summary(result: dict[str, Any]) -> list[str]:
+    lines = []
+    applicable = result["applicable"]
+    if applicable["multiple_myeloma"]:
+        for key in ("mm_vte", "bleeding"):
+            score = result["scores"][key]
+            lines.append(f"{key}: {score['category']} ({score['points']:g} points documented, "
+                         f"{score['max_points']:g} at most)")
+        pro = result["prophylaxis"]
+        lines.append(f"prophylaxis: {pro['regimen']} - "
+                     + "; ".join(o["dose"]["en"] for o in pro["options"]))
+        lines.extend(f"ruled out: {r['regimen']} ({r['rule']}): {r['reason']['en']}"
+                     for r in pro["ruled_out"])
+        lines.extend(f"could change: {c['en']}" for c in pro["could_change"])
+    if applicable["cmvt"]:
+        rec = result["cmvt"]["recommendation"]
+        lines.append(f"cmvt: risk {result['cmvt']['thrombosis_risk']}, {rec['regimen']} - "
+                     + "; ".join(o["dose"]["en"] for o in rec["options"]))
+    return lines
+
+
+def _demo(out: TextIO) -> int:
+    examples = resources.files("cds_service") / "examples"
+    for entry in sorted(examples.iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".json"):
+            continue
+        doc = json.loads(entry.read_text("utf-8"))
+        result = assess_all(facts_from_json(doc))
+        out.write(f"== {entry.name}\n{doc.get('description', '')}\n")
+        for line in _summary(result):
+            out.write(f"  {line}\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vte-cds", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("tables", help="load and check every clinical table")
+    assess = sub.add_parser("assess", help="assess a patient-facts JSON document")
+    assess.add_argument("file", help="path to the JSON document, or - for standard input")
+    sub.add_parser("demo-assess", help="assess the bundled example patients")
+    args = parser.parse_args(argv)
+    try:
+        load_all()
+    except TableError as exc:
+        sys.stderr.write(f"vte-cds: refusing to start, a clinical table is invalid: {exc}\n")
+        return 3
+    if args.command == "tables":
+        return _tables(sys.stdout)
+    if args.command == "assess":
+        return _assess(args.file, sys.stdout)
+    return _demo(sys.stdout)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
