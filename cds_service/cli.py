@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from vte_rules.facts import FactError, facts_from_json
 from vte_rules.report import assess_all
+from vte_rules.startup import check_all
 from vte_rules.tables import TableError, load_all
 
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo-assess", help="assess the bundled example patients")
     args = parser.parse_args(argv)
     try:
-        load_all()
+        check_all()
     except TableError as exc:
         sys.stderr.write(f"vte-cds: refusing to start, a clinical table is invalid: {exc}\n")
         return 3
