@@ -45,9 +45,9 @@ Notes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from vte_rules.facts import Fact, PatientFacts
 from vte_rules.regimens import Recommendation, Regimen, RuledOut, option
@@ -282,12 +282,12 @@ def _days(table: Table) -> tuple[int, ...]:
 
 def _filter_advice(table: Table) -> Advice:
     raw = table.data["filter_advice"]
-    return Advice(_label(raw), str(raw["rule"]), str(raw["source"]))
+    return Advice(Label.of(raw), str(raw["rule"]), str(raw["source"]))
 
 
 def _duration_evidence(table: Table, facts: PatientFacts) -> tuple[DurationEvidence, ...]:
     return tuple(
-        DurationEvidence(_label(e), str(e["rule"]), str(e["source"]),
+        DurationEvidence(Label.of(e), str(e["rule"]), str(e["source"]),
                          _applies(facts, e.get("when", ()), bool(e.get("when_value", True))),
                          bool(e.get("conflicting", False)))
         for e in table.data["duration_evidence"]
@@ -306,10 +306,6 @@ def _msg(key: str, **fields: Label) -> Label:
     raw = load_table(_TABLE).data["messages"][key]
     return Label(raw["en"].format(**{k: v.en for k, v in fields.items()}),
                  raw["zh"].format(**{k: v.zh for k, v in fields.items()}))
-
-
-def _label(raw: Mapping[str, Any]) -> Label:
-    return Label(str(raw["en"]), str(raw["zh"]))
 
 
 def _join(labels: Iterable[Label], separator: Label) -> Label:

@@ -192,16 +192,13 @@ def _table() -> Table:
     return table
 
 
-def _label(raw: Mapping[str, Any]) -> Label:
-    return Label(str(raw["en"]), str(raw["zh"]))
-
 
 def _row_input(table: Table, name: str, item: ItemResult) -> _Input:
     row = next(r for r in table.rows if r.extra["input"] == name)
     values: tuple[bool, ...] = ((True, False) if item.status == "unknown"
                                 else (item.status == "present",))
     return _Input(name, row.label, values,
-                  {True: _label(row.extra["if_true"]), False: _label(row.extra["if_false"])},
+                  {True: Label.of(row.extra["if_true"]), False: Label.of(row.extra["if_false"])},
                   item.reason)
 
 
@@ -210,15 +207,15 @@ def _phase_input(table: Table, facts: PatientFacts) -> _Input:
     fact = facts["mm_phase"]
     choices = load_factor_catalogue()["mm_phase"].choices
     values = (str(fact.value),) if fact.known else choices
-    return _Input("phase", _label(raw["label"]), values,
-                  {c: _label(raw["values"][c]) for c in choices}, fact.reason)
+    return _Input("phase", Label.of(raw["label"]), values,
+                  {c: Label.of(raw["values"][c]) for c in choices}, fact.reason)
 
 
 def _risk_factor_input(table: Table, present: bool | None) -> _Input:
     raw = table.data["inputs"]["other_risk_factor"]
     values = (True, False) if present is None else (present,)
-    return _Input("other_risk_factor", _label(raw["label"]), values,
-                  {True: _label(raw["values"]["true"]), False: _label(raw["values"]["false"])})
+    return _Input("other_risk_factor", Label.of(raw["label"]), values,
+                  {True: Label.of(raw["values"]["true"]), False: Label.of(raw["values"]["false"])})
 
 
 def _decide_all(table: Table, inputs: Sequence[_Input]) -> dict[tuple[_Value, ...], _Outcome]:
@@ -272,18 +269,18 @@ def _outcome_rules(table: Table, outcomes: Iterable[_Outcome]) -> tuple[str, ...
 
 def _reasons(table: Table, outcome: _Outcome) -> tuple[Reason, ...]:
     entries = [table.data["outcomes"][key] for key in outcome]
-    return tuple(Reason(tuple(e["rules"]), _label(e["label"]), str(e["source"]))
+    return tuple(Reason(tuple(e["rules"]), Label.of(e["label"]), str(e["source"]))
                  for e in entries)
 
 
 def _notes(table: Table, outcomes: Iterable[_Outcome]) -> tuple[Label, ...]:
     entries = (table.data["outcomes"][key] for o in outcomes for key in o)
-    return tuple(dict.fromkeys(_label(e["note"]) for e in entries if "note" in e))
+    return tuple(dict.fromkeys(Label.of(e["note"]) for e in entries if "note" in e))
 
 
 def _settled(table: Table, outcome: _Outcome, evidence: tuple[str, ...]) -> DurationAdvice:
     action = _outcome_action(table, outcome)
-    return DurationAdvice(table.ref, action, _label(table.data["actions"][action]["label"]),
+    return DurationAdvice(table.ref, action, Label.of(table.data["actions"][action]["label"]),
                           _outcome_rules(table, [outcome]), _reasons(table, outcome), (),
                           _notes(table, [outcome]), evidence)
 
@@ -295,8 +292,8 @@ def _unsettled(table: Table, possible: tuple[_Outcome, ...], unknown: tuple[Coul
     # Keep the messages of the answers that give this action as such, not by rank.
     giving = [r for o in possible if _outcome_action(table, o) == action
               for r in _reasons(table, o)]
-    reasons = (Reason((), _label(raw["label"]), str(raw["source"])), *dict.fromkeys(giving))
-    return DurationAdvice(table.ref, action, _label(table.data["actions"][action]["label"]),
+    reasons = (Reason((), Label.of(raw["label"]), str(raw["source"])), *dict.fromkeys(giving))
+    return DurationAdvice(table.ref, action, Label.of(table.data["actions"][action]["label"]),
                           _outcome_rules(table, possible), reasons, unknown,
                           _notes(table, possible), evidence)
 
@@ -338,7 +335,7 @@ def _if_documented(table: Table, value: Label, outcomes: tuple[_Outcome, ...]) -
     answers = [_answer(table, a, [o for o in outcomes if _outcome_action(table, o) == a])
                for a in actions]
     # Other unknown items still vary inside this value: say so rather than pick one answer.
-    depends = _label(fmt["depends"]) if len(actions) > 1 else Label("", "")
+    depends = Label.of(fmt["depends"]) if len(actions) > 1 else Label("", "")
     en = fmt["separator"]["en"].join(a.en for a in answers) + depends.en
     zh = fmt["separator"]["zh"].join(a.zh for a in answers) + depends.zh
     text = Label(fmt["en"].format(value=value.en, answers=en),

@@ -55,9 +55,6 @@ class _Draft:
     regimen: Regimen | None = None
 
 
-def _label(raw: Mapping[str, Any], **fmt: object) -> Label:
-    return Label(str(raw["en"]).format(**fmt), str(raw["zh"]).format(**fmt))
-
 
 def check_tables() -> None:
     """Refuse prophylaxis tables whose tiers or regimens do not match the vocabulary."""
@@ -90,7 +87,7 @@ def _start(vte: ScoreAssessment, facts: PatientFacts) -> _Draft:
     table = load_table("prophylaxis")
     entry = table.data["by_tier"][vte.category]
     options = [option(Regimen(r), facts, "MM-T5-27") for r in entry["options"]]
-    ruled_out = [RuledOut(Regimen(r["regimen"]), _label(r), r["rule"])
+    ruled_out = [RuledOut(Regimen(r["regimen"]), Label.of(r), r["rule"])
                  for r in entry.get("ruled_out", ())]
     return _Draft(options, ruled_out, ["MM-T5-27"], [], _could_be(vte, table))
 
@@ -101,14 +98,14 @@ def _renal(draft: _Draft, facts: PatientFacts) -> None:
     egfr = facts.number("egfr")
     if egfr is None:
         if any(o.regimen in DRUG_REGIMENS for o in draft.options):
-            draft.could_change.append(_label(adj.row("ADJ-02").extra["unknown"]))
+            draft.could_change.append(Label.of(adj.row("ADJ-02").extra["unknown"]))
         return
     severe, renal = adj.row("ADJ-02"), adj.row("ADJ-01")
     if severe.criterion.within(egfr):
         _adj_02(draft, severe.extra, facts["egfr"].evidence)
     if renal.criterion.within(egfr) and any(
             o.regimen == Regimen.ASPIRIN for o in draft.options):
-        caution = _label(renal.extra["aspirin_caution"])
+        caution = Label.of(renal.extra["aspirin_caution"])
         draft.options = [replace(o, cautions=(*o.cautions, caution), rules=(*o.rules, "ADJ-01"))
                          if o.regimen == Regimen.ASPIRIN else o for o in draft.options]
         draft.options.append(option(Regimen.WARFARIN, facts, "ADJ-01"))
@@ -119,10 +116,10 @@ def _adj_02(draft: _Draft, msgs: Mapping[str, Any], evidence: tuple[str, ...]) -
     kept = []
     for o in draft.options:
         if o.drug == "rivaroxaban":
-            draft.ruled_out.append(RuledOut(o.regimen, _label(msgs["rivaroxaban_ruled_out"]),
+            draft.ruled_out.append(RuledOut(o.regimen, Label.of(msgs["rivaroxaban_ruled_out"]),
                                             "ADJ-02", evidence))
         elif o.drug == "enoxaparin":
-            kept.append(replace(o, cautions=(*o.cautions, _label(msgs["lmwh_caution"])),
+            kept.append(replace(o, cautions=(*o.cautions, Label.of(msgs["lmwh_caution"])),
                                 rules=(*o.rules, "ADJ-02")))
         else:
             kept.append(o)
@@ -139,22 +136,22 @@ def _platelets(draft: _Draft, facts: PatientFacts) -> None:
     low, ok = adj.row("ADJ-04"), adj.row("ADJ-03")
     count = facts.number("platelets")
     if count is None:
-        draft.could_change.append(_label(low.extra["unknown"]))
+        draft.could_change.append(Label.of(low.extra["unknown"]))
         return
     evidence = facts["platelets"].evidence
     if low.criterion.within(count):
-        reason = _label(low.extra["individualise"])
+        reason = Label.of(low.extra["individualise"])
         draft.ruled_out.extend(RuledOut(o.regimen, reason, "ADJ-04", evidence)
                                for o in draft.options if o.regimen in DRUG_REGIMENS)
         if low.criterion.range is not None and count == low.criterion.range.hi:
-            draft.notes.append(_label(low.extra["at_boundary"]))
+            draft.notes.append(Label.of(low.extra["at_boundary"]))
         draft.options = [option(Regimen.INDIVIDUALISE, facts, "ADJ-04")]
         draft.regimen = Regimen.INDIVIDUALISE
         draft.rules.append("ADJ-04")
         return
     steady = (facts.flag("coagulation_abnormality") is False
               and facts.flag("active_bleeding") is False)
-    draft.notes.append(_label(ok.extra["no_change" if steady else "check"]))
+    draft.notes.append(Label.of(ok.extra["no_change" if steady else "check"]))
     draft.rules.append("ADJ-03")
 
 
@@ -162,11 +159,11 @@ def _hold_reasons(facts: PatientFacts, bleed: ScoreAssessment,
                   msgs: Mapping[str, Any]) -> list[Label]:
     why = []
     if facts.flag("active_bleeding") is True:
-        why.append(_label(msgs["active_bleeding"]))
+        why.append(Label.of(msgs["active_bleeding"]))
     if facts.flag("drug_prophylaxis_contraindicated") is True:
-        why.append(_label(msgs["contraindicated"]))
+        why.append(Label.of(msgs["contraindicated"]))
     if bleed.category == "high":
-        why.append(_label(msgs["high_score"], points=_pts(bleed.points)))
+        why.append(Label.of(msgs["high_score"], points=_pts(bleed.points)))
     return why
 
 
@@ -197,7 +194,7 @@ def _bleeding(draft: _Draft, facts: PatientFacts, bleed: ScoreAssessment) -> Non
     draft.options = [option(Regimen.MECHANICAL, facts)]
     draft.regimen = Regimen.MECHANICAL
     choice = msgs["regimen_choice"]
-    draft.notes.append(_label(choice))
+    draft.notes.append(Label.of(choice))
     draft.rules.append(choice["rule"])
 
 
@@ -212,7 +209,7 @@ def recommend(facts: PatientFacts, vte: ScoreAssessment,
     table = load_table("prophylaxis")
     duration = None
     if regimen != Regimen.NONE:
-        duration = _label(table.data["duration"])
+        duration = Label.of(table.data["duration"])
         draft.rules.append("MM-RX-05")
     rules = (*draft.rules, *(r for o in draft.options for r in o.rules))
     return Recommendation(regimen, tuple(draft.options), tuple(dict.fromkeys(rules)),

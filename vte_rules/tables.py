@@ -36,6 +36,11 @@ class Label:
     def text(self, lang: str) -> str:
         return self.zh if lang.startswith("zh") else self.en
 
+    @classmethod
+    def of(cls, raw: Mapping[str, Any], **fields: object) -> Label:
+        """A message from a table (``{en = ..., zh = ...}``), its ``{placeholders}`` filled."""
+        return cls(str(raw["en"]).format(**fields), str(raw["zh"]).format(**fields))
+
 
 @dataclass(frozen=True)
 class FactorSpec:

@@ -42,7 +42,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from vte_rules.derive import derive
 from vte_rules.facts import PatientFacts
@@ -175,9 +174,6 @@ def _table() -> Table:
     return table
 
 
-def _label(raw: Mapping[str, Any]) -> Label:
-    return Label(str(raw["en"]), str(raw["zh"]))
-
 
 def _join(labels: Iterable[Label], sep: Label) -> Label:
     parts = list(labels)
@@ -220,7 +216,7 @@ def _parse_phase(table: Table, key: str, where: str) -> Phase:
         raw.get("doses_per_day"), raw.get("duration_days"),
         bool(raw.get("duration_is_minimum", False)), raw.get("until_inr_at_least"),
         None if inr is None else (float(inr[0]), float(inr[1])),
-        _label(raw["label"]), str(raw["source"]))
+        Label.of(raw["label"]), str(raw["source"]))
 
 
 def _phases(table: Table, regimen: Regimen, weight: float | None) -> tuple[Phase, ...]:
@@ -248,10 +244,10 @@ def _num(x: float) -> str:
 def _contraindicated(table: Table, contraindication: ItemResult) -> Recommendation:
     msg = table.data["messages"]["contraindicated"]
     evidence = _evidence(contraindication)
-    ruled_out = tuple(RuledOut(r, _label(msg), str(msg["rule"]), evidence)
+    ruled_out = tuple(RuledOut(r, Label.of(msg), str(msg["rule"]), evidence)
                       for r in ANTICOAGULANTS)
     return Recommendation(Regimen.INDIVIDUALISE, (), (str(msg["rule"]),), ruled_out,
-                          notes=(_label(msg),))
+                          notes=(Label.of(msg),))
 
 
 def _anticoagulate(table: Table, facts: PatientFacts, case: Mapping[str, ItemResult],
@@ -265,13 +261,13 @@ def _anticoagulate(table: Table, facts: PatientFacts, case: Mapping[str, ItemRes
     options = tuple(_option(table, facts, r, phases[r], renal) for r in offered)
     msgs, adj = table.data["messages"], table.data["renal"]
     rules = [str(msgs["cancer_associated"]["rule"]), *(o.rules[0] for o in options)]
-    notes = [_label(msgs["cancer_associated"])]
+    notes = [Label.of(msgs["cancer_associated"])]
     ruled_out: tuple[RuledOut, ...] = ()
     if severe is True:
-        ruled_out = (RuledOut(Regimen.RIVAROXABAN_THERAPEUTIC, _label(adj["ruled_out"]),
+        ruled_out = (RuledOut(Regimen.RIVAROXABAN_THERAPEUTIC, Label.of(adj["ruled_out"]),
                               str(adj["rule"]), renal.evidence),)
         rules.append(str(adj["rule"]))
-        notes.append(_label(adj["reading"]))
+        notes.append(Label.of(adj["reading"]))
     rules.append(duration.rule)
     recommendation = Recommendation(
         Regimen.ANTICOAGULATION, options, tuple(dict.fromkeys(rules)), ruled_out,
@@ -288,9 +284,9 @@ def _could_change(table: Table, contraindication: ItemResult,
                   severe_renal: bool | None) -> tuple[Label, ...]:
     out = []
     if _flag(contraindication) is None:
-        out.append(_label(table.data["messages"]["contraindication_unknown"]))
+        out.append(Label.of(table.data["messages"]["contraindication_unknown"]))
     if severe_renal is None:
-        out.append(_label(table.data["renal"]["unknown"]))
+        out.append(Label.of(table.data["renal"]["unknown"]))
     return tuple(out)
 
 
@@ -303,16 +299,16 @@ def _option(table: Table, facts: PatientFacts, regimen: Regimen, phases: tuple[P
     evidence: list[str] = []
     per_kg = [p for p in phases if p.per_kg]
     if per_kg and facts.number("weight_kg") is None:
-        cautions.append(_label(table.data["messages"]["weight_needed"]))
+        cautions.append(Label.of(table.data["messages"]["weight_needed"]))
     elif per_kg:
         evidence.extend(facts["weight_kg"].evidence)
     # ADJ-02 concerns LMWH, which both the LMWH option and the warfarin bridge use.
     if _flag(renal) is True and any(p.drug in adj["lmwh_drugs"] for p in phases):
-        cautions.append(_label(adj["lmwh_caution"]))
+        cautions.append(Label.of(adj["lmwh_caution"]))
         rules.append(str(adj["rule"]))
         evidence.extend(renal.evidence)
     computed = [p.computed for p in per_kg if p.computed is not None]
-    return Option(regimen, _label(entry["dose"]), tuple(rules), entry.get("drug"),
+    return Option(regimen, Label.of(entry["dose"]), tuple(rules), entry.get("drug"),
                   _join(computed, _SEPARATOR) if computed else None, tuple(cautions),
                   tuple(dict.fromkeys(evidence)))
 
@@ -320,11 +316,11 @@ def _option(table: Table, facts: PatientFacts, regimen: Regimen, phases: tuple[P
 def _duration(table: Table, case: Mapping[str, ItemResult]) -> TreatmentDuration:
     raw = table.data["duration"]
     active, recurrent = _flag(case["mm_active"]), _flag(case["recurrent"])
-    parts = [_label(raw["minimum"])]
+    parts = [Label.of(raw["minimum"])]
     if active is not False:
-        parts.append(_label(raw["extend" if active else "extend_unknown"]))
+        parts.append(Label.of(raw["extend" if active else "extend_unknown"]))
     if recurrent is not False:
-        parts.append(_label(raw["long_term" if recurrent else "long_term_unknown"]))
+        parts.append(Label.of(raw["long_term" if recurrent else "long_term_unknown"]))
     low, high = raw["minimum_months"]
     return TreatmentDuration((int(low), int(high)), int(raw["extend_beyond_months"]), active,
                              recurrent, _join(parts, _SENTENCE), str(raw["rule"]),
@@ -335,7 +331,7 @@ def _advice(table: Table, name: str, applies: bool | None, items: Iterable[ItemR
             notes: tuple[Label, ...] = ()) -> Advice:
     raw = table.data["advice"][name]
     key = "unknown" if applies is None else ("applies" if applies else "not_indicated")
-    return Advice(str(raw["rule"]), applies, _label(raw[key]), str(raw["source"]),
+    return Advice(str(raw["rule"]), applies, Label.of(raw[key]), str(raw["source"]),
                   _evidence(*items), notes)
 
 
@@ -350,7 +346,7 @@ def _reperfusion(table: Table, case: Mapping[str, ItemResult]) -> Advice:
     pe, unstable, extensive = case["pe"], case["haemodynamic_instability"], case["extensive_dvt"]
     applies = _any(_all(_flag(pe), _flag(unstable)), _flag(extensive))
     # Thrombolysis carries the bleeding risk that a contraindication is about.
-    notes = ((_label(table.data["advice"]["reperfusion"]["with_contraindication"]),)
+    notes = ((Label.of(table.data["advice"]["reperfusion"]["with_contraindication"]),)
              if applies is not False and _flag(case["contraindication"]) is True else ())
     return _advice(table, "reperfusion", applies, (pe, unstable, extensive), notes)
 
