@@ -1,0 +1,68 @@
+"""Votes from many resources for one factor, resolved three-valued.
+
+Several resources can speak to one factor (a DVT and a PE Condition both establish a history of
+VTE). A true/false factor is True when any vote says True, unknown when none does but one is
+unknown, and False only when every vote is False. A number keeps the one vote cast for it (the
+readers pick the latest valid value before voting).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from vte_rules.facts import Fact, Value
+
+
+@dataclass(frozen=True)
+class Vote:
+    value: Value | None
+    evidence: tuple[str, ...] = ()
+    reason: str | None = None
+    assumption: str | None = None
+    date: dt.date | None = None
+    unit: str | None = None
+
+
+@dataclass
+class Ballot:
+    votes: dict[str, list[Vote]] = field(default_factory=dict)
+
+    def cast(self, factor: str, vote: Vote) -> None:
+        self.votes.setdefault(factor, []).append(vote)
+
+    def has_true(self, factor: str) -> bool:
+        return any(v.value is True for v in self.votes.get(factor, ()))
+
+    def voted(self, factor: str) -> bool:
+        return factor in self.votes
+
+    def resolve(self) -> dict[str, Fact]:
+        return {factor: _resolve(votes) for factor, votes in self.votes.items()}
+
+
+def _join(parts: list[str | None]) -> str | None:
+    kept = list(dict.fromkeys(p for p in parts if p))
+    return "; ".join(kept) or None
+
+
+def _merge(votes: list[Vote], value: Value | None) -> Fact:
+    evidence = tuple(dict.fromkeys(e for v in votes for e in v.evidence))
+    dates = [v.date for v in votes if v.date]
+    return Fact(value, evidence, votes[0].unit, max(dates) if dates else None,
+                _join([v.reason for v in votes]) if value is None else None,
+                _join([v.assumption for v in votes]))
+
+
+def _resolve(votes: list[Vote]) -> Fact:
+    if len(votes) == 1 or not all(isinstance(v.value, bool) or v.value is None for v in votes):
+        vote = votes[-1]
+        return Fact(vote.value, vote.evidence, vote.unit, vote.date, vote.reason,
+                    vote.assumption)
+    true = [v for v in votes if v.value is True]
+    if true:
+        return _merge(true, True)
+    unknown = [v for v in votes if v.value is None]
+    if unknown:
+        return _merge(unknown, None)
+    return _merge(votes, False)

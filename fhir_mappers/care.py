@@ -1,0 +1,142 @@
+"""Patient, Procedure, Device, Encounter and AllergyIntolerance.
+
+- Patient: age in completed years on the assessment date; administrative sex.
+- Procedure (completed): major surgery within the policy's window, and within 4 weeks (Wells
+  PE); a plaster cast; a central venous catheter insertion. A planned major surgery
+  (``preparation``) within the window: WDVT-03.
+- Device (active): a central venous catheter in place. Absent only when Devices were received.
+- Encounter (in progress) in intensive care: ICU admission. Absent when Encounters were received.
+- AllergyIntolerance (active, not refuted) to a drug in the medication map: listed for the hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fhir_mappers import dates
+from fhir_mappers.ballot import Vote
+from fhir_mappers.codes import load_map
+from fhir_mappers.collect import reference
+from fhir_mappers.context import Context
+from fhir_mappers.model import DataIssue
+
+_SEX = {"male": "male", "female": "female", "other": "other"}
+
+
+def read_patient(ctx: Context, patients: Iterable[Mapping[str, Any]]) -> None:
+    for raw in patients:
+        patient = ctx.accept(raw)
+        if patient is None:
+            continue
+        ref = reference(patient)
+        born = dates.parse(patient.get("birthDate"))
+        if born is not None and born <= ctx.as_of:
+            ctx.vote("age_years", Vote(float(dates.completed_years(born, ctx.as_of)), (ref,),
+                                       unit="a"))
+        elif patient.get("birthDate") is not None:
+            ctx.issues.append(DataIssue(ref, "birthDate unreadable or in the future",
+                                        "warning"))
+        sex = _SEX.get(str(patient.get("gender")))
+        if sex:
+            ctx.vote("sex", Vote(sex, (ref,)))
+        return
+
+
+def _performed(proc: Mapping[str, Any]) -> Any:
+    return dates.first(proc, "performedDateTime", "performedPeriod")
+
+
+def read_procedures(ctx: Context, procedures: Iterable[Mapping[str, Any]]) -> None:
+    cmap = load_map("procedures")
+    rules = ctx.policy["procedures"]
+    surgery_days = int(rules["surgery_within_days"])
+    four_weeks = int(rules["immobilisation_or_surgery_within_days"])
+    for raw in procedures:
+        concepts = {m.concept for m in cmap.match(raw.get("code"))}
+        concepts |= {m.concept for m in cmap.match(raw.get("category"))}
+        if not concepts & {"major_surgery", "central_venous_catheter", "plaster_cast"}:
+            continue
+        proc = ctx.accept(raw)
+        if proc is None:
+            continue
+        ref, status, day = reference(proc), proc.get("status"), _performed(proc)
+        age = dates.age_days(day, ctx.as_of) if day else None
+        if status == "preparation" and "major_surgery" in concepts:
+            planned = age is not None and -surgery_days <= age <= 0
+            if planned:
+                ctx.vote("major_surgery_planned_within_1_month", Vote(True, (ref,), date=day))
+            continue
+        if status != "completed" or age is None or age < 0:
+            continue
+        if "major_surgery" in concepts and age <= surgery_days:
+            ctx.vote("major_surgery_within_1_month", Vote(True, (ref,), date=day))
+        if "major_surgery" in concepts and age <= four_weeks:
+            ctx.vote("immobilisation_or_surgery_within_4_weeks", Vote(True, (ref,), date=day))
+        if "plaster_cast" in concepts and age <= surgery_days:
+            ctx.vote("lower_limb_paralysis_or_plaster", Vote(True, (ref,), date=day))
+        if "central_venous_catheter" in concepts:
+            ctx.vote("central_venous_catheter", Vote(True, (ref,), date=day, assumption=(
+                "catheter insertion recorded; no removal recorded")))
+    if ctx.received("Procedure") and not ctx.ballot.voted("major_surgery_within_1_month"):
+        ctx.vote("major_surgery_within_1_month",
+                 Vote(False, assumption=f"no major surgery recorded in {surgery_days} days"))
+
+
+def read_devices(ctx: Context, devices: Iterable[Mapping[str, Any]]) -> None:
+    cmap = load_map("procedures")
+    present = ctx.policy["devices"]["present_status"]
+    for raw in devices:
+        if "central_venous_catheter" not in {m.concept for m in cmap.match(raw.get("type"))}:
+            continue
+        device = ctx.accept(raw)
+        if device is not None and device.get("status") in present:
+            ctx.vote("central_venous_catheter", Vote(True, (reference(device),)))
+    if ctx.received("Device") and not ctx.ballot.voted("central_venous_catheter"):
+        ctx.vote("central_venous_catheter",
+                 Vote(False, assumption="no central venous catheter among the devices"))
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return " ".join(_words(v) for k, v in value.items() if k in (
+            "text", "display", "code", "coding", "type", "class", "location", "serviceType",
+            "physicalType"))
+    if isinstance(value, list):
+        return " ".join(_words(v) for v in value)
+    return value.lower() if isinstance(value, str) else ""
+
+
+def read_encounters(ctx: Context, encounters: Iterable[Mapping[str, Any]]) -> None:
+    rules = ctx.policy["encounters"]
+    for raw in encounters:
+        if raw.get("status") not in rules["current_status"]:
+            continue
+        text = _words({k: raw.get(k) for k in ("class", "type", "serviceType", "location")})
+        if not any(w in text for w in rules["icu_words"]):
+            continue
+        enc = ctx.accept(raw)
+        if enc is not None:
+            ctx.vote("icu_admission", Vote(True, (reference(enc),)))
+    if ctx.received("Encounter") and not ctx.ballot.voted("icu_admission"):
+        ctx.vote("icu_admission", Vote(False, assumption="no current intensive-care encounter"))
+
+
+def read_allergies(ctx: Context, allergies: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    cmap = load_map("medications")
+    found: list[tuple[str, str]] = []
+    for raw in allergies:
+        verification = raw.get("verificationStatus")
+        codes = [c.get("code") for c in (verification or {}).get("coding") or []] \
+            if isinstance(verification, Mapping) else []
+        if set(codes) & {"refuted", "entered-in-error"}:
+            continue
+        substances = [raw.get("code")] + [r.get("substance") for r in raw.get("reaction") or []
+                                          if isinstance(r, Mapping)]
+        concepts = {m.concept for s in substances for m in cmap.match(s)}
+        if not concepts:
+            continue
+        allergy = ctx.accept(raw)
+        if allergy is not None:
+            found.extend((c, reference(allergy)) for c in sorted(concepts))
+    return found

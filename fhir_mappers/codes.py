@@ -1,0 +1,158 @@
+"""Code maps: which concept a coded (or only named) FHIR element stands for.
+
+The maps are CSV files in ``fhir_mappers/codes/`` with the columns
+``system,code,display,concept,justification,source``. A code ending in ``*`` matches by prefix
+(ICD-10 ``I82.46*``). The pseudo-systems ``text:en`` and ``text:zh`` hold names matched in free
+text when an element carries no recognised code (medications from Chinese hospital systems often
+arrive as text only). ``systems.csv`` maps the other spellings of a system URI (OIDs, http/https,
+trailing slashes) to the one used in the maps.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+MAP_NAMES = ("observations", "conditions", "medications", "procedures")
+COLUMNS = ("system", "code", "display", "concept", "justification", "source")
+TEXT_SYSTEMS = ("text:en", "text:zh")
+
+
+class CodeMapError(ValueError):
+    """A code map file is malformed; the service must not start with it."""
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    system: str
+    code: str
+    display: str
+    concept: str
+    justification: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Match:
+    """A concept found in an element, and how: by code (``system|code``) or by text."""
+
+    concept: str
+    by: str
+
+
+@dataclass
+class CodeMap:
+    name: str
+    rows: tuple[CodeRow, ...]
+    exact: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    prefixes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    names: list[tuple[str, str]] = field(default_factory=list)
+
+    def concepts(self) -> set[str]:
+        return {r.concept for r in self.rows}
+
+    def match_coding(self, system: str | None, code: str | None) -> set[str]:
+        if not system or not code:
+            return set()
+        system = canonical_system(system)
+        found = set(self.exact.get((system, code.strip()), ()))
+        for prefix, concept in self.prefixes.get(system, ()):
+            if code.strip().upper().startswith(prefix):
+                found.add(concept)
+        return found
+
+    def match_text(self, text: str | None) -> set[str]:
+        if not text:
+            return set()
+        lowered = text.lower()
+        return {concept for needle, concept in self.names if needle in lowered}
+
+    def match(self, codeable: Any) -> list[Match]:
+        """Concepts of a CodeableConcept (or a bare list of Codings); text only if no code hit.
+
+        Tolerates the shapes real systems send: a single Coding object, a list of
+        CodeableConcepts, codings without a system.
+        """
+        found: list[Match] = []
+        texts: list[str] = []
+        for concept in _codeables(codeable):
+            for coding in _codings(concept):
+                system, code = coding.get("system"), coding.get("code")
+                for c in sorted(self.match_coding(_str(system), _str(code))):
+                    found.append(Match(c, f"{system}|{code}"))
+                if isinstance(coding.get("display"), str):
+                    texts.append(coding["display"])
+            if isinstance(concept.get("text"), str):
+                texts.append(concept["text"])
+        if found:
+            return found
+        return [Match(c, f"text:{t}") for t in texts for c in sorted(self.match_text(t))]
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _codeables(value: Any) -> list[Mapping[str, Any]]:
+    if isinstance(value, Mapping):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, Mapping)]
+    return []
+
+
+def _codings(concept: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    if "coding" not in concept and "code" in concept:  # a bare Coding where a concept belongs
+        return [concept]
+    return _codeables(concept.get("coding"))
+
+
+@functools.cache
+def _aliases() -> Mapping[str, str]:
+    text = (resources.files("fhir_mappers") / "codes" / "systems.csv").read_text("utf-8")
+    return {row["alias"].strip(): row["system"].strip()
+            for row in csv.DictReader(io.StringIO(text))}
+
+
+def canonical_system(system: str) -> str:
+    system = system.strip()
+    return _aliases().get(system.rstrip("/"), system.rstrip("/"))
+
+
+def parse_map(name: str, text: str) -> CodeMap:
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise CodeMapError(f"{name}.csv: header must be {','.join(COLUMNS)}")
+    rows = []
+    for line, raw in enumerate(reader, start=2):
+        row = CodeRow(*(str(raw[c] or "").strip() for c in COLUMNS))
+        for column in ("system", "code", "concept", "source"):
+            if not getattr(row, column):
+                raise CodeMapError(f"{name}.csv line {line}: empty {column}")
+        rows.append(row)
+    return _index(name, rows)
+
+
+def _index(name: str, rows: Iterable[CodeRow]) -> CodeMap:
+    cmap = CodeMap(name, tuple(rows))
+    for row in cmap.rows:
+        if row.system in TEXT_SYSTEMS:
+            cmap.names.append((row.code.lower(), row.concept))
+        elif row.code.endswith("*"):
+            cmap.prefixes.setdefault(canonical_system(row.system), []).append(
+                (row.code[:-1].upper(), row.concept))
+        else:
+            cmap.exact.setdefault((canonical_system(row.system), row.code), set()).add(
+                row.concept)
+    return cmap
+
+
+@functools.cache
+def load_map(name: str) -> CodeMap:
+    path = resources.files("fhir_mappers") / "codes" / f"{name}.csv"
+    return parse_map(name, path.read_text("utf-8"))

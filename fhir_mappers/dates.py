@@ -1,0 +1,47 @@
+"""FHIR dates at day resolution, as real systems send them.
+
+A ``date``/``dateTime``/``instant`` is read by its leading ``YYYY-MM-DD`` (the local date it was
+written in); ``YYYY-MM`` and ``YYYY`` read as the first day. Anything else is None, never a
+guess.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def parse(value: Any) -> dt.date | None:
+    if not isinstance(value, str):
+        return None
+    m = _DATE.match(value.strip())
+    if not m:
+        return None
+    try:
+        return dt.date(int(m[1]), int(m[2] or 1), int(m[3] or 1))
+    except ValueError:
+        return None
+
+
+def first(resource: Mapping[str, Any], *fields: str) -> dt.date | None:
+    """The first of ``fields`` that holds a date; ``xPeriod`` fields give their start."""
+    for name in fields:
+        value = resource.get(name)
+        if isinstance(value, Mapping):
+            value = value.get("start") or value.get("end")
+        day = parse(value)
+        if day is not None:
+            return day
+    return None
+
+
+def completed_years(born: dt.date, on: dt.date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def age_days(day: dt.date, as_of: dt.date) -> int:
+    return (as_of - day).days

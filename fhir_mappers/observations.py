@@ -1,0 +1,307 @@
+"""Observations: laboratory values, vital signs, and findings recorded for the rules.
+
+- Only ``final``, ``amended`` and ``corrected`` results count.
+- Per measurement, the latest value with a usable unit wins; values with an unknown unit are
+  reported and skipped; the winner older than the policy's ``max_age_days`` makes the factor
+  unknown ("latest platelet count is 40 days old"), never absent.
+- eGFR is computed from creatinine (CKD-EPI 2021) only when no eGFR is on record, and says so;
+  BMI from weight and height likewise.
+- D-dimer "raised" follows the laboratory's interpretation, else its reference range, else the
+  policy's default cut-off (said as an assumption).
+- Observations coded in the policy's finding system set the factor named by the code: the way
+  clinicians and the SMART app record Wells signs and ultrasound measurements.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fhir_mappers import dates, egfr, units
+from fhir_mappers.ballot import Vote
+from fhir_mappers.codes import load_map
+from fhir_mappers.collect import reference
+from fhir_mappers.context import Context
+from fhir_mappers.model import DataIssue
+from vte_rules.tables import load_factor_catalogue
+
+VALID_STATUS = frozenset({"final", "amended", "corrected"})
+_POSITIVE = frozenset({"POS", "H", "HH", "HU", "A", "AA", "10828004", "52101004"})
+_NEGATIVE = frozenset({"NEG", "N", "L", "260385009", "2667000"})
+_MARKED = frozenset({"HH", "HU", "AA"})
+_D_DIMER = ("d_dimer", "d_dimer_feu", "d_dimer_ddu")
+_SEROLOGY = {"lupus_anticoagulant": "lupus_anticoagulant",
+             "anticardiolipin": "anticardiolipin_antibody"}
+
+
+@dataclass(frozen=True)
+class Reading:
+    kind: str
+    value: float
+    unit: str
+    date: dt.date
+    ref: str
+    assumptions: tuple[str, ...]
+    resource: Mapping[str, Any]
+
+
+def _when(obs: Mapping[str, Any]) -> dt.date | None:
+    return dates.first(obs, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued")
+
+
+def _kind(concept: str) -> str:
+    return "d_dimer" if concept in _D_DIMER else concept
+
+
+def _reading(ctx: Context, obs: Mapping[str, Any], concept: str) -> Reading | None:
+    ref = reference(obs)
+    qty = obs.get("valueQuantity")
+    day = _when(obs)
+    if not isinstance(qty, Mapping) or not isinstance(qty.get("value"), int | float):
+        ctx.issues.append(DataIssue(ref, f"{concept}: no numeric valueQuantity", "warning"))
+        return None
+    if day is None:
+        ctx.issues.append(DataIssue(ref, f"{concept}: no effective date", "warning"))
+        return None
+    feu = {"d_dimer_feu": True, "d_dimer_ddu": False}.get(concept)
+    result = units.normalise(_kind(concept), float(qty["value"]), qty.get("unit"),
+                             qty.get("code"), qty.get("system"), feu=feu)
+    if isinstance(result, units.UnitProblem):
+        ctx.issues.append(DataIssue(ref, f"{concept}: {result.reason}", "warning"))
+        return None
+    return Reading(_kind(concept), result.value, result.unit, day, ref, result.assumptions, obs)
+
+
+def _latest(readings: Iterable[Reading]) -> dict[str, Reading]:
+    best: dict[str, Reading] = {}
+    for r in readings:
+        if r.kind not in best or r.date > best[r.kind].date:
+            best[r.kind] = r
+    return best
+
+
+def _fresh(ctx: Context, kind: str, reading: Reading) -> bool:
+    limit = int(ctx.policy["measurements"][kind]["max_age_days"])
+    return dates.age_days(reading.date, ctx.as_of) <= limit
+
+
+def _stale_vote(ctx: Context, kind: str, reading: Reading) -> Vote:
+    limit = ctx.policy["measurements"][kind]["max_age_days"]
+    age = dates.age_days(reading.date, ctx.as_of)
+    return Vote(None, (reading.ref,), reason=f"latest {kind.replace('_', ' ')} is {age} days "
+                f"old (older than {limit} days is not used)", date=reading.date)
+
+
+def _value_vote(reading: Reading, extra: str | None = None) -> Vote:
+    notes = [*reading.assumptions, *([extra] if extra else [])]
+    return Vote(reading.value, (reading.ref,), assumption="; ".join(notes) or None,
+                date=reading.date, unit=reading.unit)
+
+
+def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
+    cmap = load_map("observations")
+    system = ctx.policy["findings"]["system"]
+    readings: list[Reading] = []
+    serology: list[tuple[str, Mapping[str, Any]]] = []
+    for raw in observations:
+        if raw.get("status") not in VALID_STATUS:
+            continue
+        if _finding_code(raw, system):
+            obs = ctx.accept(raw)
+            if obs is not None:
+                _finding(ctx, obs, system)
+            continue
+        matches = cmap.match(raw.get("code"))
+        if not matches:
+            continue
+        obs = ctx.accept(raw)
+        if obs is None:
+            continue
+        for m in matches:
+            if m.concept in _SEROLOGY:
+                serology.append((m.concept, obs))
+                continue
+            reading = _reading(ctx, obs, m.concept)
+            if reading is not None:
+                readings.append(reading)
+    latest = _latest(readings)
+    _measurements(ctx, latest)
+    _egfr(ctx, latest)
+    _bmi(ctx, latest)
+    _d_dimer(ctx, latest.get("d_dimer"))
+    _serology(ctx, serology)
+
+
+def _measurements(ctx: Context, latest: Mapping[str, Reading]) -> None:
+    for kind, rule in ctx.policy["measurements"].items():
+        factor = rule.get("factor")
+        if not factor or kind not in latest:
+            continue
+        reading = latest[kind]
+        ctx.vote(factor, _value_vote(reading) if _fresh(ctx, kind, reading)
+                 else _stale_vote(ctx, kind, reading))
+
+
+def _sex(ctx: Context) -> str | None:
+    votes = ctx.ballot.votes.get("sex", [])
+    value = votes[-1].value if votes else None
+    return value if isinstance(value, str) else None
+
+
+def _age(ctx: Context) -> float | None:
+    votes = ctx.ballot.votes.get("age_years", [])
+    value = votes[-1].value if votes else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _egfr(ctx: Context, latest: Mapping[str, Reading]) -> None:
+    """No eGFR on record: compute it from a fresh creatinine (CKD-EPI 2021) and say so."""
+    if "egfr" in latest or "creatinine" not in latest:
+        return
+    creat = latest["creatinine"]
+    if not _fresh(ctx, "creatinine", creat):
+        ctx.vote("egfr", _stale_vote(ctx, "creatinine", creat))
+        return
+    age, sex = _age(ctx), _sex(ctx)
+    value = egfr.ckd_epi_2021(creat.value, age, sex) if age is not None and sex else None
+    if value is None:
+        ctx.vote("egfr", Vote(None, (creat.ref,), reason="creatinine on record but eGFR "
+                              "could not be computed (age or sex missing, or under 18)"))
+        return
+    ctx.vote("egfr", Vote(round(value, 1), (creat.ref,), date=creat.date,
+                          unit="mL/min/1.73m2",
+                          assumption=f"computed from creatinine {creat.value:g} mg/dL "
+                                     "(CKD-EPI 2021); no eGFR on record"))
+
+
+def _bmi(ctx: Context, latest: Mapping[str, Reading]) -> None:
+    if "bmi" in latest or "weight" not in latest or "height" not in latest:
+        return
+    weight, height = latest["weight"], latest["height"]
+    if not (_fresh(ctx, "weight", weight) and _fresh(ctx, "height", height)):
+        return
+    metres = height.value / 100
+    ctx.vote("bmi", Vote(round(weight.value / (metres * metres), 1), (weight.ref, height.ref),
+                         date=weight.date, unit="kg/m2",
+                         assumption="computed from the latest weight and height"))
+
+
+def _codes(values: Any) -> set[str]:
+    found: set[str] = set()
+    items = values if isinstance(values, list) else [values]
+    for concept in items:
+        if not isinstance(concept, Mapping):
+            continue
+        for coding in concept.get("coding") or []:
+            if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+                found.add(coding["code"])
+    return found
+
+
+def _upper_limit(ctx: Context, reading: Reading) -> tuple[float | None, str | None]:
+    for rng in reading.resource.get("referenceRange") or []:
+        high = rng.get("high") if isinstance(rng, Mapping) else None
+        if isinstance(high, Mapping) and isinstance(high.get("value"), int | float):
+            norm = units.normalise("d_dimer", float(high["value"]), high.get("unit"),
+                                   high.get("code"), high.get("system"), feu=None)
+            if isinstance(norm, units.Normalised):
+                return norm.value, None
+    rule = ctx.policy["measurements"]["d_dimer"]
+    return float(rule["default_upper_limit_mg_l_feu"]), str(rule["default_upper_limit_source"])
+
+
+def _d_dimer(ctx: Context, reading: Reading | None) -> None:
+    if reading is None:
+        return
+    if not _fresh(ctx, "d_dimer", reading):
+        stale = _stale_vote(ctx, "d_dimer", reading)
+        ctx.vote("d_dimer_raised", stale)
+        ctx.vote("d_dimer_markedly_raised", stale)
+        return
+    flags = _codes(reading.resource.get("interpretation"))
+    if flags & (_POSITIVE | _NEGATIVE):
+        raised = bool(flags & _POSITIVE)
+        how = "laboratory interpretation"
+    else:
+        limit, assumed = _upper_limit(ctx, reading)
+        raised = limit is not None and reading.value > limit
+        how = assumed or "laboratory reference range"
+    ctx.vote("d_dimer_raised", Vote(raised, (reading.ref,), assumption=how, date=reading.date))
+    if not raised:
+        ctx.vote("d_dimer_markedly_raised", Vote(False, (reading.ref,), date=reading.date))
+    elif flags & _MARKED:
+        ctx.vote("d_dimer_markedly_raised", Vote(True, (reading.ref,), date=reading.date,
+                                                 assumption="laboratory flagged it critical"))
+    else:
+        ctx.vote("d_dimer_markedly_raised", Vote(None, (reading.ref,), date=reading.date,
+                                                 reason="D-dimer raised; no cut-off defines "
+                                                        "'markedly raised'"))
+
+
+def _serology(ctx: Context, results: list[tuple[str, Mapping[str, Any]]]) -> None:
+    latest: dict[str, tuple[dt.date, Mapping[str, Any]]] = {}
+    for concept, obs in results:
+        day = _when(obs) or dt.date.min
+        if concept not in latest or day > latest[concept][0]:
+            latest[concept] = (day, obs)
+    for concept, (day, obs) in latest.items():
+        flags = _codes(obs.get("interpretation")) | _codes(obs.get("valueCodeableConcept"))
+        value = True if flags & _POSITIVE else False if flags & _NEGATIVE else None
+        ctx.vote(_SEROLOGY[concept], Vote(value, (reference(obs),), date=day,
+                                          reason=None if value is not None else
+                                          "result not coded as positive or negative"))
+
+
+def _finding_code(obs: Mapping[str, Any], system: str) -> str | None:
+    code = obs.get("code")
+    for coding in (code.get("coding") or []) if isinstance(code, Mapping) else []:
+        if isinstance(coding, Mapping) and coding.get("system") == system:
+            value = coding.get("code")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _finding(ctx: Context, obs: Mapping[str, Any], system: str) -> None:
+    ref = reference(obs)
+    factor = _finding_code(obs, system) or ""
+    spec = load_factor_catalogue().get(factor)
+    if spec is None:
+        ctx.issues.append(DataIssue(ref, "finding names no known factor", "warning"))
+        return
+    day = _when(obs)
+    limit = int(ctx.policy["findings"]["max_age_days"])
+    if day is None or dates.age_days(day, ctx.as_of) > limit:
+        ctx.vote(factor, Vote(None, (ref,), reason=f"finding older than {limit} days or "
+                              "undated", date=day))
+        return
+    qty = obs.get("valueQuantity")
+    sent = (qty.get("code") or qty.get("unit")) if isinstance(qty, Mapping) else None
+    if sent and spec.unit and sent != spec.unit:
+        ctx.issues.append(DataIssue(ref, f"finding {factor}: unit must be {spec.unit}",
+                                    "warning"))
+        return
+    value = _finding_value(obs, spec.kind)
+    if value is None or (spec.kind == "choice" and value not in spec.choices):
+        ctx.issues.append(DataIssue(ref, f"finding {factor}: value is not a {spec.kind}",
+                                    "warning"))
+        return
+    ctx.vote(factor, Vote(value, (ref,), date=day, unit=spec.unit))
+
+
+def _finding_value(obs: Mapping[str, Any], kind: str) -> bool | float | str | None:
+    if kind == "bool" and isinstance(obs.get("valueBoolean"), bool):
+        return bool(obs["valueBoolean"])
+    qty = obs.get("valueQuantity")
+    if kind == "number":
+        if isinstance(qty, Mapping) and isinstance(qty.get("value"), int | float):
+            return float(qty["value"])
+        if isinstance(obs.get("valueInteger"), int):
+            return float(obs["valueInteger"])
+    if kind == "choice":
+        if isinstance(obs.get("valueString"), str):
+            return str(obs["valueString"])
+        codes = _codes(obs.get("valueCodeableConcept"))
+        return next(iter(sorted(codes)), None)
+    return None
