@@ -109,11 +109,14 @@ def _words(value: Any) -> str:
 
 def read_encounters(ctx: Context, encounters: Iterable[Mapping[str, Any]]) -> None:
     rules = ctx.policy["encounters"]
+    cmap = load_map("procedures")
     for raw in encounters:
         if raw.get("status") not in rules["current_status"]:
             continue
         text = _words({k: raw.get(k) for k in ("class", "type", "serviceType", "location")})
-        if not any(w in text for w in rules["icu_words"]):
+        coded = any(m.concept == "icu" for k in ("type", "serviceType")
+                    for m in cmap.match(raw.get(k)))
+        if not coded and not any(w in text for w in rules["icu_words"]):
             continue
         enc = ctx.accept(raw)
         if enc is not None:
