@@ -34,6 +34,7 @@ class Context:
     issues: list[DataIssue] = field(default_factory=list)
     by_ref: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     read: int = 0
+    foreign: set[str] = field(default_factory=set)
 
     @property
     def policy(self) -> Mapping[str, Any]:
@@ -48,8 +49,7 @@ class Context:
     def accept(self, resource: Mapping[str, Any]) -> dict[str, Any] | None:
         """The resource ready to read, or None (another patient's, or invalid: reported)."""
         ref = reference(resource)
-        if not self._same_patient(resource):
-            self.issues.append(DataIssue(ref, "belongs to another patient; ignored"))
+        if not self.same_patient(resource):
             return None
         readable, notes = validate.check(resource, ref)
         self.issues.extend(notes)
@@ -57,7 +57,17 @@ class Context:
             self.read += 1
         return readable
 
-    def _same_patient(self, resource: Mapping[str, Any]) -> bool:
+    def same_patient(self, resource: Mapping[str, Any]) -> bool:
+        """Whether the resource is this patient's; another patient's is reported once."""
+        if self._subject_matches(resource):
+            return True
+        ref = reference(resource)
+        if ref not in self.foreign:
+            self.foreign.add(ref)
+            self.issues.append(DataIssue(ref, "belongs to another patient; ignored"))
+        return False
+
+    def _subject_matches(self, resource: Mapping[str, Any]) -> bool:
         if self.patient_id is None:
             return True
         if resource.get("resourceType") == "Patient":

@@ -60,25 +60,35 @@ def _reading(ctx: Context, obs: Mapping[str, Any], concept: str) -> Reading | No
     qty = obs.get("valueQuantity")
     day = _when(obs)
     if not isinstance(qty, Mapping) or not isinstance(qty.get("value"), int | float):
-        ctx.issues.append(DataIssue(ref, f"{concept}: no numeric valueQuantity", "warning"))
+        ctx.issues.append(DataIssue(ref, f"{concept}: no numeric valueQuantity"))
         return None
     if day is None:
-        ctx.issues.append(DataIssue(ref, f"{concept}: no effective date", "warning"))
+        ctx.issues.append(DataIssue(ref, f"{concept}: no effective date"))
         return None
     feu = {"d_dimer_feu": True, "d_dimer_ddu": False}.get(concept)
     result = units.normalise(_kind(concept), float(qty["value"]), qty.get("unit"),
                              qty.get("code"), qty.get("system"), feu=feu)
     if isinstance(result, units.UnitProblem):
-        ctx.issues.append(DataIssue(ref, f"{concept}: {result.reason}", "warning"))
+        ctx.issues.append(DataIssue(ref, f"{concept}: {result.reason}"))
         return None
     return Reading(_kind(concept), result.value, result.unit, day, ref, result.assumptions, obs)
 
 
-def _latest(readings: Iterable[Reading]) -> dict[str, Reading]:
-    best: dict[str, Reading] = {}
+def _latest(ctx: Context, readings: Iterable[Reading]) -> dict[str, Reading]:
+    """Per kind, the newest reading whose resource passes validation.
+
+    Only the winner is validated (validation costs far more than reading); when it fails, it is
+    reported and the next newest is tried.
+    """
+    by_kind: dict[str, list[Reading]] = {}
     for r in readings:
-        if r.kind not in best or r.date > best[r.kind].date:
-            best[r.kind] = r
+        by_kind.setdefault(r.kind, []).append(r)
+    best: dict[str, Reading] = {}
+    for kind, candidates in by_kind.items():
+        for r in sorted(candidates, key=lambda c: c.date, reverse=True):
+            if ctx.accept(r.resource) is not None:
+                best[kind] = r
+                break
     return best
 
 
@@ -114,19 +124,16 @@ def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
                 _finding(ctx, obs, system)
             continue
         matches = cmap.match(raw.get("code"))
-        if not matches:
-            continue
-        obs = ctx.accept(raw)
-        if obs is None:
+        if not matches or not ctx.same_patient(raw):
             continue
         for m in matches:
             if m.concept in _SEROLOGY:
-                serology.append((m.concept, obs))
+                serology.append((m.concept, raw))
                 continue
-            reading = _reading(ctx, obs, m.concept)
+            reading = _reading(ctx, raw, m.concept)
             if reading is not None:
                 readings.append(reading)
-    latest = _latest(readings)
+    latest = _latest(ctx, readings)
     _measurements(ctx, latest)
     _egfr(ctx, latest)
     _bmi(ctx, latest)
@@ -246,7 +253,11 @@ def _serology(ctx: Context, results: list[tuple[str, Mapping[str, Any]]]) -> Non
         day = _when(obs) or dt.date.min
         if concept not in latest or day > latest[concept][0]:
             latest[concept] = (day, obs)
-    for concept, (day, obs) in latest.items():
+    for concept, (day, raw) in latest.items():
+        checked = ctx.accept(raw)
+        if checked is None:
+            continue
+        obs: Mapping[str, Any] = checked
         flags = _codes(obs.get("interpretation")) | _codes(obs.get("valueCodeableConcept"))
         value = True if flags & _POSITIVE else False if flags & _NEGATIVE else None
         ctx.vote(_SEROLOGY[concept], Vote(value, (reference(obs),), date=day,
