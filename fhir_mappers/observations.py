@@ -249,15 +249,14 @@ def _d_dimer(ctx: Context, reading: Reading | None) -> None:
 
 def _serology(ctx: Context, results: list[tuple[str, Mapping[str, Any]]]) -> None:
     latest: dict[str, tuple[dt.date, Mapping[str, Any]]] = {}
-    for concept, obs in results:
-        day = _when(obs) or dt.date.min
+    for concept, result in results:
+        day = _when(result) or dt.date.min
         if concept not in latest or day > latest[concept][0]:
-            latest[concept] = (day, obs)
+            latest[concept] = (day, result)
     for concept, (day, raw) in latest.items():
-        checked = ctx.accept(raw)
-        if checked is None:
+        obs = ctx.accept(raw)
+        if obs is None:
             continue
-        obs: Mapping[str, Any] = checked
         flags = _codes(obs.get("interpretation")) | _codes(obs.get("valueCodeableConcept"))
         value = True if flags & _POSITIVE else False if flags & _NEGATIVE else None
         ctx.vote(_SEROLOGY[concept], Vote(value, (reference(obs),), date=day,
