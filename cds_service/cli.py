@@ -53,20 +53,20 @@ def _assess(path: str, out: TextIO) -> int:
 
 def _summary(result: dict[str, Any]) -> list[str]:
     lines = []
-    applicable = result["applicable"]
-    if applicable["multiple_myeloma"]:
+    recs = result["recommendations"]
+    if "prophylaxis" in recs:
         for key in ("mm_vte", "bleeding"):
             score = result["scores"][key]
             lines.append(f"{key}: {score['category']} ({score['points']:g} points documented, "
                          f"{score['max_points']:g} at most)")
-        pro = result["prophylaxis"]
+        pro = recs["prophylaxis"]
         lines.append(f"prophylaxis: {pro['regimen']} - "
                      + "; ".join(o["dose"]["en"] for o in pro["options"]))
         lines.extend(f"ruled out: {r['regimen']} ({r['rule']}): {r['reason']['en']}"
                      for r in pro["ruled_out"])
         lines.extend(f"could change: {c['en']}" for c in pro["could_change"])
-    if applicable["cmvt"]:
-        rec = result["cmvt"]["recommendation"]
+    if "cmvt" in recs:
+        rec = recs["cmvt"]
         lines.append(f"cmvt: risk {result['cmvt']['thrombosis_risk']}, {rec['regimen']} - "
                      + "; ".join(o["dose"]["en"] for o in rec["options"]))
     return lines

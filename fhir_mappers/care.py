@@ -19,7 +19,7 @@ from fhir_mappers.ballot import Vote
 from fhir_mappers.codes import load_map
 from fhir_mappers.collect import reference
 from fhir_mappers.context import Context
-from fhir_mappers.model import DataIssue
+from fhir_mappers.model import DataIssue, ServiceUse
 
 _SEX = {"male": "male", "female": "female", "other": "other"}
 
@@ -142,4 +142,21 @@ def read_allergies(ctx: Context, allergies: Iterable[Mapping[str, Any]]) -> list
         allergy = ctx.accept(raw)
         if allergy is not None:
             found.extend((c, reference(allergy)) for c in sorted(concepts))
+    return found
+
+
+def read_service_requests(ctx: Context,
+                          requests: Iterable[Mapping[str, Any]]) -> list[ServiceUse]:
+    """Draft and active ServiceRequests for filters, scans and compression."""
+    cmap = load_map("procedures")
+    found = []
+    for raw in requests:
+        if raw.get("status") not in ("draft", "active"):
+            continue
+        concepts = tuple(dict.fromkeys(m.concept for m in cmap.match(raw.get("code"))))
+        if not concepts:
+            continue
+        service = ctx.accept(raw)
+        if service is not None:
+            found.append(ServiceUse(reference(service), concepts, str(service.get("status"))))
     return found

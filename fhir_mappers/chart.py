@@ -24,7 +24,8 @@ from vte_rules.facts import Fact, FactError, PatientFacts
 
 READ_TYPES = frozenset({
     "Patient", "Observation", "Condition", "FamilyMemberHistory", "Procedure", "Device",
-    "Encounter", "AllergyIntolerance", "Medication", *medications.MED_TYPES})
+    "Encounter", "AllergyIntolerance", "Medication", "ServiceRequest",
+    *medications.MED_TYPES})
 
 
 def map_chart(*sources: Any, as_of: dt.date | None = None, patient_id: str | None = None,
@@ -41,9 +42,11 @@ def map_chart(*sources: Any, as_of: dt.date | None = None, patient_id: str | Non
     _read_all(ctx, by_type)
     uses = medications.read(ctx, _meds(by_type))
     allergies = care.read_allergies(ctx, by_type.get("AllergyIntolerance", ()))
+    services = care.read_service_requests(ctx, by_type.get("ServiceRequest", ()))
     facts = _facts(ctx)
-    return MappedChart(facts, tuple(ctx.issues), tuple(uses), tuple(allergies), types,
-                       ctx.read, ctx.as_of)
+    return MappedChart(facts, tuple(ctx.issues), medications=tuple(uses),
+                       allergies=tuple(allergies), services=tuple(services),
+                       received_types=types, resources_read=ctx.read, as_of=ctx.as_of)
 
 
 def _meds(by_type: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -915,3 +915,21 @@ def _administered_on(resource: Mapping[str, Any]) -> dt.date:
     if "effectiveDateTime" in resource:
         return _date(resource["effectiveDateTime"])
     return _date(_map(resource.get("effectivePeriod")).get("start"))
+
+
+def order_dose(resource: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """(mg per administration, administrations per day) of an order's first dosage.
+
+    For the order hooks' dose checks (TRT-02..04); either is None when the order does not
+    state it in a form this module reads. Tablets count only with a stated strength.
+    """
+    dosages = _dosages(resource)
+    if not dosages:
+        return None, None
+    dosage = dosages[0]
+    try:
+        mg: float | None = float(_dose_mg(dosage, resource, []))
+    except _Unknown:
+        mg = None
+    interval = _dosing_interval(dosage)
+    return mg, (float(1 / interval) if interval else None)

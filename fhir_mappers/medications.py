@@ -88,8 +88,9 @@ def read(ctx: Context, resources: Iterable[Mapping[str, Any]]) -> list[Medicatio
         if res is None:
             continue
         concepts = tuple(dict.fromkeys(m.concept for m in matches))
+        mg, per_day = dosage.order_dose(res)
         uses.append(MedicationUse(reference(res), concepts, str(res.get("status")), draft,
-                                  text=_text(ctx, res)))
+                                  mg, per_day, _text(ctx, res)))
         if is_current:
             current.append(_Current(reference(res), concepts, res, draft))
     _vote_drugs(ctx, current)

@@ -38,11 +38,21 @@ class MedicationUse:
 
 
 @dataclass(frozen=True)
+class ServiceUse:
+    """A draft or active ServiceRequest the order hooks react to (a filter, a scan)."""
+
+    reference: str
+    concepts: tuple[str, ...]
+    status: str
+
+
+@dataclass(frozen=True)
 class MappedChart:
     facts: PatientFacts
     issues: tuple[DataIssue, ...]
     medications: tuple[MedicationUse, ...] = ()
     allergies: tuple[tuple[str, str], ...] = ()
+    services: tuple[ServiceUse, ...] = ()
     received_types: frozenset[str] = field(default_factory=frozenset)
     resources_read: int = 0
     as_of: dt.date | None = None

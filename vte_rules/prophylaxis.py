@@ -53,6 +53,7 @@ class _Draft:
     notes: list[Label]
     could_change: list[Label]
     regimen: Regimen | None = None
+    held_because: tuple[Label, ...] = ()
 
 
 
@@ -193,6 +194,7 @@ def _bleeding(draft: _Draft, facts: PatientFacts, bleed: ScoreAssessment) -> Non
                            for o in draft.options if o.regimen in DRUG_REGIMENS)
     draft.options = [option(Regimen.MECHANICAL, facts)]
     draft.regimen = Regimen.MECHANICAL
+    draft.held_because = tuple(why)
     choice = msgs["regimen_choice"]
     draft.notes.append(Label.of(choice))
     draft.rules.append(choice["rule"])
@@ -215,7 +217,8 @@ def recommend(facts: PatientFacts, vte: ScoreAssessment,
     return Recommendation(regimen, tuple(draft.options), tuple(dict.fromkeys(rules)),
                           tuple(draft.ruled_out), duration,
                           tuple(draft.notes),
-                          tuple(draft.could_change))
+                          tuple(draft.could_change),
+                          {"held_because": draft.held_because} if draft.held_because else {})
 
 
 def assess(facts: PatientFacts) -> ProphylaxisAssessment:

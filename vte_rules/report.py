@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
-from vte_rules import cmvt, duration, mm_vte, prophylaxis, treatment, wells
+from vte_rules import bleeding, cmvt, drug_risk, duration, mm_vte, prophylaxis, treatment, wells
 from vte_rules.derive import derive
 from vte_rules.facts import PatientFacts
 from vte_rules.score import ScoreAssessment
@@ -34,15 +34,6 @@ def to_data(obj: Any) -> Any:
     return obj
 
 
-def score_data(score: ScoreAssessment) -> dict[str, Any]:
-    """A score with its derived views (contributing and unknown items) spelled out."""
-    data: dict[str, Any] = to_data(score)
-    data["category"] = score.category
-    data["contributing"] = [i.rule for i in score.contributing]
-    data["unknown"] = [i.rule for i in score.unknown]
-    return data
-
-
 def _bleeding_high(score: ScoreAssessment) -> bool | None:
     """High, low, or None when unknown items could still make it high."""
     if score.category == "high":
@@ -50,28 +41,59 @@ def _bleeding_high(score: ScoreAssessment) -> bool | None:
     return False if score.tier.worst_case == "low" else None
 
 
-def assess_all(facts: PatientFacts) -> dict[str, Any]:
-    """Every assessment for one patient, as JSON-ready data.
+def score_entry(score: ScoreAssessment) -> dict[str, Any]:
+    """A score as the API gives it: documented points, category, items, unknown items."""
+    tier = score.tier
+    entry: dict[str, Any] = {
+        "table": score.table, "points": score.points, "min_points": score.min_points,
+        "max_points": score.max_points, "category": tier.category,
+        "best_case": tier.best_case, "worst_case": tier.worst_case,
+        "could_be": to_data(tier.could_be), "items": to_data(score.items),
+        "contributing": [i.rule for i in score.contributing],
+        "unknown": [i.rule for i in score.unknown],
+        "notes": [*score.notes, *tier.notes],
+    }
+    for scheme, other in list(score.tiers.items())[1:]:
+        entry[scheme] = {"category": other.category, "best_case": other.best_case,
+                         "worst_case": other.worst_case, "notes": list(other.notes)}
+    return entry
 
-    ``scores`` holds mm_vte, bleeding, wells_dvt and wells_pe; ``prophylaxis``, ``duration``,
-    ``treatment`` and ``cmvt`` hold the recommendations; ``tables`` the table versions used.
+
+def assess_all(facts: PatientFacts) -> dict[str, Any]:
+    """Every assessment that applies to this patient, as JSON-ready data.
+
+    ``scores``: ``wells_dvt`` and ``wells_pe`` always; ``mm_vte`` for myeloma; ``bleeding``
+    for myeloma, CMVT or established VTE. ``recommendations``: ``prophylaxis`` (myeloma),
+    ``treatment`` (established DVT/PE), ``cmvt`` (CMVT). A score or recommendation that does
+    not apply is absent, not empty.
     """
     derived = derive(facts)
-    pro = prophylaxis.assess(derived)
+    mm = derived.flag("multiple_myeloma") is True
+    has_cmvt = derived.flag("cmvt") is True
+    acute = derived.flag("acute_dvt") is True or derived.flag("acute_pe") is True
     dvt = wells.assess_dvt(derived)
-    pe = wells.assess_pe(derived)
-    return {
-        "as_of": to_data(facts.as_of),
-        "applicable": {"multiple_myeloma": derived.flag("multiple_myeloma"),
-                       "cmvt": derived.flag("cmvt")},
-        "scores": {"mm_vte": score_data(pro.vte), "bleeding": score_data(pro.bleeding),
-                   "wells_dvt": score_data(dvt), "wells_pe": score_data(pe)},
-        "dvt_workup": to_data(wells.dvt_workup(dvt, derived)),
-        "drug_notes": to_data(pro.drugs),
-        "context": to_data(pro.context),
-        "prophylaxis": to_data(pro.recommendation),
-        "duration": to_data(duration.assess(derived, mm_vte.individual_risk_factor(pro.vte))),
-        "treatment": to_data(treatment.assess(derived)),
-        "cmvt": to_data(cmvt.assess(derived, _bleeding_high(pro.bleeding))),
-        "tables": {name: table.ref for name, table in load_all().items()},
-    }
+    scores: dict[str, Any] = {"wells_dvt": score_entry(dvt),
+                              "wells_pe": score_entry(wells.assess_pe(derived))}
+    recommendations: dict[str, Any] = {}
+    doc: dict[str, Any] = {"as_of": to_data(facts.as_of), "scores": scores,
+                           "recommendations": recommendations,
+                           "dvt_workup": to_data(wells.dvt_workup(dvt, derived))}
+    bleed = bleeding.assess(derived)
+    if mm or has_cmvt or acute:
+        scores["bleeding"] = score_entry(bleed)
+    if mm:
+        vte = mm_vte.assess(derived)
+        pro = prophylaxis.recommend(derived, vte, bleed)
+        scores["mm_vte"] = score_entry(vte)
+        recommendations["prophylaxis"] = to_data(pro)
+        doc["duration"] = to_data(duration.assess(derived, mm_vte.individual_risk_factor(vte)))
+        doc["drug_notes"] = to_data(drug_risk.notes(derived))
+        doc["context"] = to_data(mm_vte.context(derived))
+    if acute:
+        recommendations["treatment"] = to_data(treatment.assess(derived))
+    if has_cmvt:
+        result = cmvt.assess(derived, _bleeding_high(bleed))
+        doc["cmvt"] = to_data(result)
+        recommendations["cmvt"] = to_data(result.recommendation)
+    doc["tables"] = {name: table.ref for name, table in load_all().items()}
+    return doc

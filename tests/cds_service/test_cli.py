@@ -33,7 +33,7 @@ def test_assess_prints_json_with_every_score(tmp_path, capsys):
     mm = result["scores"]["mm_vte"]
     assert (mm["points"], mm["category"]) == (10, "high")
     assert "MM-T5-12" in mm["unknown"]
-    assert result["prophylaxis"]["regimen"] == "lmwh-prophylactic"
+    assert result["recommendations"]["prophylaxis"]["regimen"] == "lmwh-prophylactic"
 
 
 def test_assess_with_an_unknown_factor_fails_with_a_clear_message(tmp_path, capsys):

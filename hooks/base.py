@@ -1,0 +1,106 @@
+"""What every CDS service shares: the request, the service definition, text, card ids.
+
+Card uuids are stable: the same hook instance and card kind give the same uuid (golden files
+compare exactly). The last four hex digits carry the card kind's number, so feedback, which names
+only the card uuid, can be counted per card kind on any instance without storing issued cards.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from vte_rules.tables import Label
+
+NAMESPACE = uuid.UUID("8f3c5a8e-3d54-4f0a-9f1e-6b1d2f7c9a10")
+CARD_KINDS = ("mm-prophylaxis", "cmvt", "vte-treatment", "order-imid-no-prophylaxis",
+              "order-aspirin-high-risk", "order-renal", "order-bleeding", "order-filter-cmvt",
+              "order-treatment-dose")
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    """A parsed CDS Hooks call (the web layer checks the shape before building one)."""
+
+    hook: str
+    hook_instance: str
+    context: Mapping[str, Any]
+    prefetch: Mapping[str, Any] = field(default_factory=dict)
+    fhir_server: str | None = None
+    lang: str = "en"
+
+    @property
+    def patient_id(self) -> str:
+        return str(self.context["patientId"])
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where a card links to; set by the web layer, which knows its own URL."""
+
+    assessment_url: str | None = None
+
+
+Handler = Callable[[HookRequest, Any, Links], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    hook: str
+    title: str
+    description: str
+    prefetch: Mapping[str, str]
+    handler: Handler
+    include_drafts: bool = False
+
+    def discovery(self) -> dict[str, Any]:
+        return {"hook": self.hook, "id": self.id, "title": self.title,
+                "description": self.description, "prefetch": dict(self.prefetch),
+                "usageRequirements": "Send the prefetch, or a fhirServer this service is "
+                                     "configured to query with fhirAuthorization."}
+
+
+@functools.cache
+def _toml(name: str) -> Mapping[str, Any]:
+    return tomllib.loads((resources.files("hooks") / f"{name}.toml").read_text("utf-8"))
+
+
+def messages() -> Mapping[str, Any]:
+    return _toml("messages")
+
+
+def orders() -> Mapping[str, Any]:
+    return _toml("orders")
+
+
+def msg(section: str, key: str, **fields: object) -> Label:
+    raw = messages()[section][key]
+    return Label(str(raw["en"]).format(**fields), str(raw["zh"]).format(**fields))
+
+
+def text(label: Label, lang: str) -> str:
+    return label.text(lang)
+
+
+def card_uuid(kind: str, hook_instance: str, *parts: str) -> str:
+    base = uuid.uuid5(NAMESPACE, "|".join((hook_instance, kind, *parts))).hex
+    return str(uuid.UUID(base[:-4] + f"{CARD_KINDS.index(kind):04x}"))
+
+
+def card_kind(card_id: str) -> str:
+    """The kind of a card this service issued, from its uuid ('unknown' otherwise)."""
+    try:
+        number = int(uuid.UUID(card_id).hex[-4:], 16)
+    except ValueError:
+        return "unknown"
+    return CARD_KINDS[number] if number < len(CARD_KINDS) else "unknown"
+
+
+def suggestion_uuid(card: str, label: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{card}|{label}"))

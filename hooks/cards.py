@@ -1,0 +1,115 @@
+"""Card assembly and the Markdown a clinician reads in the card's detail.
+
+The detail lists each contributing item with its rule id and the evidence (which lab, which
+order), what was not documented and what it could change, the recommendation with doses, what
+was ruled out and why, the duration, and the notes where the guideline is ambiguous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hooks.base import Links, messages, msg
+from vte_rules.regimens import Recommendation
+from vte_rules.score import ItemResult, ScoreAssessment
+from vte_rules.tables import Label
+
+SUMMARY_LIMIT = 139
+INDICATORS = ("info", "warning", "critical")
+
+
+def _pts(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def summary(label: Label, lang: str) -> str:
+    """The summary in the chosen language, cut to the standard's 140 characters."""
+    value = label.text(lang)
+    return value if len(value) <= SUMMARY_LIMIT else value[:SUMMARY_LIMIT - 1] + "…"
+
+
+def _evidence(item: ItemResult, lang: str) -> str:
+    refs = ", ".join(item.evidence) or messages()["detail"]["no_evidence"][lang[:2]]
+    if item.assumption:
+        refs += f" ({msg('detail', 'assumed').text(lang)}: {item.assumption})"
+    return refs.replace("|", "/")
+
+
+def score_section(name: str, score: ScoreAssessment, lang: str) -> list[str]:
+    tier = score.tier
+    lines = [msg("detail", "score_heading", name=msg("names", name).text(lang),
+                 points=_pts(score.points), category=tier.label.text(lang)).text(lang)]
+    if score.contributing:
+        lines.append(msg("detail", "table_head").text(lang))
+        lines.extend(f"| {i.label.text(lang)} | {_pts(i.points)} | {i.rule} | "
+                     f"{_evidence(i, lang)} |" for i in score.contributing)
+    if score.unknown:
+        lines.append("")
+        lines.append(msg("detail", "range", points=_pts(score.points),
+                         lo=_pts(score.min_points), hi=_pts(score.max_points)).text(lang))
+        lines.append(msg("detail", "unknown_heading").text(lang) + " " + "; ".join(
+            f"{i.label.text(lang)} ({i.rule}, {_pts(i.points)})" for i in score.unknown))
+    lines.extend(f"- {n}" for n in tier.notes)
+    return lines
+
+
+def recommendation_section(rec: Recommendation, lang: str) -> list[str]:
+    lines = [msg("detail", "recommendation").text(lang)]
+    for opt in rec.options:
+        line = f"- {opt.dose.text(lang)}"
+        if opt.computed:
+            line += f": {opt.computed.text(lang)}"
+        line += f" ({', '.join(opt.rules)})"
+        lines.append(line)
+        lines.extend(f"  - {c.text(lang)}" for c in opt.cautions)
+    if rec.ruled_out:
+        lines.append(msg("detail", "ruled_out").text(lang))
+        lines.extend(f"- {r.regimen.value}: {r.reason.text(lang)} ({r.rule})"
+                     for r in rec.ruled_out)
+    if rec.duration:
+        lines.append(f"{msg('detail', 'duration').text(lang)} {rec.duration.text(lang)}")
+    if rec.could_change:
+        lines.append(msg("detail", "could_change").text(lang))
+        lines.extend(f"- {c.text(lang)}" for c in rec.could_change)
+    if rec.notes:
+        lines.append(msg("detail", "notes").text(lang))
+        lines.extend(f"- {n.text(lang)}" for n in rec.notes)
+    return lines
+
+
+def bullet_labels(title: Label, labels: Iterable[Label], lang: str) -> list[str]:
+    items = [f"- {label.text(lang)}" for label in labels]
+    return [title.text(lang), *items] if items else []
+
+
+def override_reasons(lang: str) -> list[dict[str, str]]:
+    return [{"code": code, "system": "urn:vte-cds:override-reason", "display": Label(
+        **label).text(lang)} for code, label in messages()["override_reasons"].items()]
+
+
+def source(key: str, lang: str, topic: str) -> dict[str, Any]:
+    return {"label": msg("sources", key).text(lang),
+            "topic": {"system": "urn:vte-cds:card-topic", "code": topic}}
+
+
+def card(uuid: str, summary_label: Label, indicator: str, detail: list[str], source_key: str,
+         topic: str, lang: str, links: Links, suggestions: list[dict[str, Any]],
+         extension: Mapping[str, Any]) -> dict[str, Any]:
+    assert indicator in INDICATORS
+    out: dict[str, Any] = {
+        "uuid": uuid,
+        "summary": summary(summary_label, lang),
+        "indicator": indicator,
+        "detail": "\n".join(detail),
+        "source": source(source_key, lang, topic),
+        "overrideReasons": override_reasons(lang),
+        "extension": dict(extension),
+    }
+    if suggestions:
+        out["suggestions"] = suggestions
+        out["selectionBehavior"] = "at-most-one"
+    if links.assessment_url:
+        out["links"] = [{"label": msg("labels", "full_assessment").text(lang),
+                         "url": links.assessment_url, "type": "absolute"}]
+    return out

@@ -1,0 +1,51 @@
+"""What the hooks read from a mapped chart (the web layer maps it; hooks do not import FHIR code).
+
+ANTICOAGULANTS names the medication concepts (``fhir_mappers/codes/medications.csv``) that count
+as VTE prophylaxis or treatment already in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from vte_rules.facts import PatientFacts
+
+ANTICOAGULANTS = frozenset({"aspirin", "warfarin", "enoxaparin", "dalteparin", "nadroparin",
+                            "lmwh", "heparin", "rivaroxaban", "apixaban", "dabigatran",
+                            "edoxaban"})
+IMIDS = frozenset({"thalidomide", "lenalidomide", "pomalidomide"})
+
+
+class Use(Protocol):
+    @property
+    def reference(self) -> str: ...
+    @property
+    def concepts(self) -> tuple[str, ...]: ...
+    @property
+    def draft(self) -> bool: ...
+    @property
+    def text(self) -> str | None: ...
+
+
+class Issue(Protocol):
+    @property
+    def severity(self) -> str: ...
+
+
+class Chart(Protocol):
+    @property
+    def facts(self) -> PatientFacts: ...
+    @property
+    def medications(self) -> Sequence[Use]: ...
+    @property
+    def issues(self) -> Sequence[Issue]: ...
+
+
+def current_anticoagulants(chart: Chart) -> list[Use]:
+    return [u for u in chart.medications
+            if not u.draft and set(u.concepts) & ANTICOAGULANTS]
+
+
+def skipped_count(chart: Chart) -> int:
+    return sum(1 for i in chart.issues if i.severity == "skipped")

@@ -1,0 +1,80 @@
+"""The calf muscular vein thrombosis card.
+
+When: the chart documents CMVT.
+Then: one card with the extension risk first (CMVT-01), the recommendation, and one-click
+surveillance scans at the days the table proposes (CMVT-04) or compression (CMVT-07/08).
+Warning when anticoagulation is advised and none is in place, or bleeding risk is high; info for
+surveillance. The filter advice (CMVT-09) is in every card's detail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from hooks import cards, suggestions
+from hooks.base import HookRequest, Links, card_uuid, msg
+from hooks.chart import Chart, current_anticoagulants
+from vte_rules import bleeding, cmvt
+from vte_rules.derive import derive
+from vte_rules.regimens import Regimen
+from vte_rules.report import to_data
+from vte_rules.tables import Label
+
+KIND = "cmvt"
+
+
+def _bleeding_high(facts: Any) -> bool | None:
+    score = bleeding.assess(facts)
+    if score.category == "high":
+        return True
+    return False if score.tier.worst_case == "low" else None
+
+
+def _suggestions(uuid: str, result: cmvt.CmvtAssessment, request: HookRequest,
+                 as_of: dt.date) -> list[dict[str, Any]]:
+    out = []
+    regimens = {o.regimen for o in result.recommendation.options}
+    if Regimen.ULTRASOUND_SURVEILLANCE in regimens and result.surveillance_days:
+        actions = []
+        for day in result.surveillance_days:
+            resource = suggestions.service_request(
+                Regimen.ULTRASOUND_SURVEILLANCE, request.patient_id, request.lang,
+                as_of + dt.timedelta(days=day), day)
+            actions.append({"type": "create", "description": resource["code"]["text"],
+                            "resource": resource})
+        label = msg("short", "ultrasound-surveillance")
+        out.append({"label": label.text(request.lang),
+                    "uuid": suggestions.suggestion_uuid(uuid, label.en),
+                    "isRecommended": True, "actions": actions})
+    if Regimen.MECHANICAL in regimens:
+        resource = suggestions.service_request(Regimen.MECHANICAL, request.patient_id,
+                                               request.lang)
+        out.append(suggestions.create(uuid, msg("short", "mechanical"), resource, request.lang))
+    return out
+
+
+def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | None:
+    facts = derive(chart.facts)
+    if facts.flag("cmvt") is not True:
+        return None
+    result = cmvt.assess(facts, _bleeding_high(facts))
+    rec, lang = result.recommendation, request.lang
+    names = [msg("short", o.regimen.value) for o in rec.options]
+    options = Label(", ".join(n.en for n in names), "、".join(n.zh for n in names))
+    risk = msg("risk_words", result.thrombosis_risk)
+    label = Label(msg("summary", "cmvt", risk=risk.en, options=options.en).en,
+                  msg("summary", "cmvt", risk=risk.zh, options=options.zh).zh)
+    anticoagulated = bool(current_anticoagulants(chart))
+    warn = (rec.regimen == Regimen.ANTICOAGULATION and not anticoagulated) or \
+        result.bleeding_high is True
+    uuid = card_uuid(KIND, request.hook_instance)
+    detail = [*cards.recommendation_section(rec, lang), "",
+              f"- {result.filter_advice.label.text(lang)} ({result.filter_advice.rule})",
+              *[f"- {e.label.text(lang)} ({e.rule})" for e in result.duration_evidence],
+              *[f"- {n}" for n in result.notes]]
+    as_of = facts.as_of or dt.date.today()
+    return cards.card(uuid, label, "warning" if warn else "info", detail, "cmvt", "cmvt", lang,
+                      links, [] if anticoagulated else _suggestions(uuid, result, request,
+                                                                     as_of),
+                      {"vte-cds": {"kind": KIND, "cmvt": to_data(result)}})

@@ -1,0 +1,118 @@
+"""The myeloma prophylaxis card: VTE tier, score breakdown, bleeding risk, regimen, duration.
+
+When: the chart documents multiple myeloma.
+Then: one card. Warning when prophylaxis is due and none is in place; info when the patient is
+already anticoagulated, or when the documented score is below the threshold but undocumented
+items could raise it. No card when the score is below the threshold whatever the unknown items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hooks import cards, suggestions
+from hooks.base import HookRequest, Links, card_uuid, msg
+from hooks.chart import Chart, current_anticoagulants, skipped_count
+from vte_rules import duration, mm_vte, prophylaxis
+from vte_rules.derive import derive
+from vte_rules.prophylaxis import ProphylaxisAssessment
+from vte_rules.regimens import DRUG_REGIMENS, Regimen
+from vte_rules.report import score_entry, to_data
+from vte_rules.tables import Label
+
+KIND = "mm-prophylaxis"
+
+
+def _pts(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _options(pa: ProphylaxisAssessment) -> Label:
+    names = [msg("short", o.regimen.value) for o in pa.recommendation.options]
+    return Label(", ".join(n.en for n in names), "、".join(n.zh for n in names))
+
+
+def _summary(pa: ProphylaxisAssessment, chart: Chart) -> tuple[Label, str]:
+    vte, rec = pa.vte, pa.recommendation
+    tier = msg("tiers", vte.category)
+    points = _pts(vte.points) + ("+" if vte.tier.worst_case != vte.category else "")
+    on = current_anticoagulants(chart)
+    if vte.category == "none":
+        return msg("summary", "mm_could_be", points=points,
+                   tier=msg("tiers", vte.tier.worst_case).en), "info"
+    if on and rec.regimen in DRUG_REGIMENS:
+        drug = on[0].text or on[0].concepts[0]
+        return msg("summary", "mm_on_prophylaxis", tier=tier.en, points=points,
+                   drug=drug), "info"
+    if rec.regimen == Regimen.MECHANICAL:
+        held = rec.extra.get("held_because", ())
+        why = Label("; ".join(h.en for h in held), "；".join(h.zh for h in held))
+        return _both(msg("summary", "mm_hold", points=points, why="{why}", tier="{tier}"),
+                     why=why, tier=tier), "warning"
+    if rec.regimen == Regimen.INDIVIDUALISE:
+        platelets = _pts(chart.facts.number("platelets") or 0)
+        return _both(msg("summary", "mm_individualise", points=points, platelets=platelets,
+                         tier="{tier}"), tier=tier), "warning"
+    indicator = "warning" if vte.category in ("high", "very_high") else "info"
+    return _both(msg("summary", "mm", points=points, tier="{tier}", options="{options}"),
+                 tier=tier, options=_options(pa)), indicator
+
+
+def _both(template: Label, **fields: Label) -> Label:
+    """Fill a message's language-specific fields with the matching language of each Label."""
+    return Label(template.en.format(**{k: v.en for k, v in fields.items()}),
+                 template.zh.format(**{k: v.zh for k, v in fields.items()}))
+
+
+def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
+                 chart: Chart) -> list[dict[str, Any]]:
+    if current_anticoagulants(chart) or pa.vte.category == "none":
+        return []
+    out = []
+    for i, opt in enumerate(pa.recommendation.options):
+        if opt.regimen == Regimen.MECHANICAL:
+            resource = suggestions.service_request(opt.regimen, request.patient_id,
+                                                   request.lang)
+        elif opt.regimen in DRUG_REGIMENS:
+            found = suggestions.medication_request(opt, request.patient_id, chart.facts,
+                                                   request.lang)
+            if found is None:
+                continue
+            resource = found
+        else:
+            continue
+        label = msg("labels", "suggest", what=opt.dose.en)
+        label = Label(label.en, msg("labels", "suggest", what=opt.dose.zh).zh)
+        out.append(suggestions.create(uuid, label, resource, request.lang, recommended=i == 0))
+    return out
+
+
+def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | None:
+    facts = derive(chart.facts)
+    if facts.flag("multiple_myeloma") is not True:
+        return None
+    pa = prophylaxis.assess(facts)
+    if pa.vte.category == "none" and pa.vte.tier.worst_case == "none":
+        return None
+    lang = request.lang
+    dur = duration.assess(facts, mm_vte.individual_risk_factor(pa.vte))
+    uuid = card_uuid(KIND, request.hook_instance)
+    label, indicator = _summary(pa, chart)
+    detail = [*cards.score_section("mm_vte", pa.vte, lang), "",
+              *cards.score_section("bleeding", pa.bleeding, lang), "",
+              *cards.recommendation_section(pa.recommendation, lang),
+              f"- {dur.label.text(lang)} ({', '.join(dur.rules)})", "",
+              *cards.bullet_labels(msg("detail", "drugs"),
+                                   [Label(f"{n.drug.en}: {n.text.en} ({n.rule})",
+                                          f"{n.drug.zh}：{n.text.zh}（{n.rule}）")
+                                    for n in pa.drugs], lang),
+              *[f"- {c.text(lang)}" for c in pa.context]]
+    skipped = skipped_count(chart)
+    if skipped:
+        detail += ["", msg("detail", "data_issues", count=skipped).text(lang)]
+    extension = {"vte-cds": {"kind": KIND, "scores": {"mm_vte": score_entry(pa.vte),
+                                                      "bleeding": score_entry(pa.bleeding)},
+                             "recommendation": to_data(pa.recommendation),
+                             "duration": to_data(dur)}}
+    return cards.card(uuid, label, indicator, detail, "mm", "mm-prophylaxis", lang, links,
+                      _suggestions(uuid, pa, request, chart), extension)

@@ -1,0 +1,108 @@
+"""One-click suggestions: FHIR R4 resources for the regimens a card recommends.
+
+Doses come from ``vte_rules/tables/regimens.toml`` (the weight-based dose from the patient's
+latest weight), codes from ``hooks/orders.toml``. A regimen whose dose cannot be computed (a
+weight-based dose with no weight on record) gets no suggestion: the card says why instead.
+Every resource is checked against the R4B model before it is offered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+
+from hooks.base import Label, msg, orders, suggestion_uuid
+from vte_rules.facts import PatientFacts
+from vte_rules.regimens import Option, Regimen
+from vte_rules.tables import load_table
+
+UCUM = "http://unitsofmeasure.org"
+
+
+def _regimen_entry(regimen: Regimen) -> Mapping[str, Any]:
+    entry: Mapping[str, Any] = load_table("regimens").data["regimens"][regimen.value]
+    return entry
+
+
+def _dose_mg(regimen: Regimen, facts: PatientFacts) -> float | None:
+    entry = _regimen_entry(regimen)
+    if "dose_mg" in entry:
+        return float(entry["dose_mg"])
+    weight = facts.number("weight_kg")
+    if "mg_per_kg" in entry and weight is not None:
+        return float(round(float(entry["mg_per_kg"]) * weight))
+    return None
+
+
+def medication_request(option: Option, patient_id: str, facts: PatientFacts,
+                       lang: str) -> dict[str, Any] | None:
+    spec = orders()["medications"].get(option.regimen.value)
+    if spec is None:
+        return None
+    entry = _regimen_entry(option.regimen)
+    mg = _dose_mg(option.regimen, facts)
+    if "mg_per_kg" in entry and mg is None:
+        return None
+    label = Label(**spec["text"])
+    dosage: dict[str, Any] = {
+        "text": label.text(lang).format(mg=_fmt(mg)),
+        "timing": {"repeat": {"frequency": int(entry.get("doses_per_day", 1)), "period": 1,
+                              "periodUnit": "d"}},
+        "route": {"coding": [dict(orders()["routes"][spec["route"]])]},
+    }
+    if mg is not None:
+        dosage["doseAndRate"] = [{"doseQuantity": {"value": mg, "unit": "mg", "system": UCUM,
+                                                   "code": "mg"}}]
+    resource = {
+        "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "medicationCodeableConcept": {"coding": [dict(spec["coding"])],
+                                      "text": spec["coding"]["display"]},
+        "dosageInstruction": [dosage],
+        "reasonCode": [{"text": option.dose.text(lang)}],
+    }
+    return checked(resource)
+
+
+def service_request(regimen: Regimen, patient_id: str, lang: str,
+                    on: dt.date | None = None, day: int | None = None) -> dict[str, Any]:
+    spec = orders()["services"][regimen.value]
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest", "status": "draft", "intent": "order",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "code": {"coding": [dict(spec["coding"])],
+                 "text": Label(**spec["text"]).text(lang).format(day=day)},
+    }
+    if on is not None:
+        resource["occurrenceDateTime"] = on.isoformat()
+    return checked(resource)
+
+
+def checked(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource, after the R4B model accepted it (a failure is a bug in this service)."""
+    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    return resource
+
+
+def create(card: str, label: Label, resource: dict[str, Any], lang: str,
+           recommended: bool = False) -> dict[str, Any]:
+    return {"label": label.text(lang), "uuid": suggestion_uuid(card, label.en),
+            "isRecommended": recommended,
+            "actions": [{"type": "create", "description": label.text(lang),
+                         "resource": resource}]}
+
+
+def delete_draft(card: str, reference: str, lang: str) -> dict[str, Any]:
+    label = msg("labels", "delete_draft")
+    return {"label": label.text(lang), "uuid": suggestion_uuid(card, f"delete {reference}"),
+            "actions": [{"type": "delete", "description": label.text(lang),
+                         "resourceId": [reference]}]}
+
+
+def _fmt(mg: float | None) -> str:
+    if mg is None:
+        return "?"
+    return str(int(mg)) if float(mg).is_integer() else f"{mg:g}"
