@@ -360,7 +360,7 @@ class Authenticator:
         failed: set[str] = set()
         # First the cached keys; then, for a kid not seen (the issuer may have rotated), at most
         # one refetch per URL, and none if the copy is younger than _MIN_REFETCH_SECONDS.
-        for max_age in (self._jwks_ttl,):
+        for max_age in (self._jwks_ttl, _MIN_REFETCH_SECONDS):
             for url in urls:
                 if url in failed:
                     continue

@@ -307,7 +307,7 @@ def _rows(
         reason = entry.override_reason or OverrideReason()
         yield (
             service_id, entry.card, types.get(entry.card), entry.outcome,
-            entry.outcome_timestamp.astimezone(UTC), json.dumps(list(entry.accepted_suggestions)),
+entry.outcome_timestamp, json.dumps(list(entry.accepted_suggestions)),
             reason.system, reason.code, reason.comment_length, now,
         )
 

@@ -45,7 +45,7 @@ def _summary(pa: ProphylaxisAssessment, chart: Chart) -> tuple[Label, str]:
         return msg("summary", "mm_on_prophylaxis", tier=tier.en, points=points,
                    drug=drug), "info"
     if rec.regimen == Regimen.MECHANICAL:
-        held = rec.extra.get("held_because", ())
+        held = [h for h in _as_tuple(rec.extra.get("held_because")) if isinstance(h, Label)]
         why = Label("; ".join(h.en for h in held), "；".join(h.zh for h in held))
         return _both(msg("summary", "mm_hold", points=points, why="{why}", tier="{tier}"),
                      why=why, tier=tier), "warning"
@@ -56,6 +56,10 @@ def _summary(pa: ProphylaxisAssessment, chart: Chart) -> tuple[Label, str]:
     indicator = "warning" if vte.category in ("high", "very_high") else "info"
     return _both(msg("summary", "mm", points=points, tier="{tier}", options="{options}"),
                  tier=tier, options=_options(pa)), indicator
+
+
+def _as_tuple(value: object) -> tuple[object, ...]:
+    return value if isinstance(value, tuple) else ()
 
 
 def _both(template: Label, **fields: Label) -> Label:

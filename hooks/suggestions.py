@@ -14,10 +14,10 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from hooks.base import Label, msg, orders, suggestion_uuid
+from hooks.base import msg, orders, suggestion_uuid
 from vte_rules.facts import PatientFacts
 from vte_rules.regimens import Option, Regimen
-from vte_rules.tables import load_table
+from vte_rules.tables import Label, load_table
 
 UCUM = "http://unitsofmeasure.org"
 
@@ -85,6 +85,10 @@ def checked(resource: dict[str, Any]) -> dict[str, Any]:
     """The resource, after the R4B model accepted it (a failure is a bug in this service)."""
     get_fhir_model_class(resource["resourceType"]).model_validate(resource)
     return resource
+
+
+__all__ = ["checked", "create", "delete_draft", "medication_request", "service_request",
+           "suggestion_uuid"]
 
 
 def create(card: str, label: Label, resource: dict[str, Any], lang: str,

@@ -76,7 +76,7 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
     for advice in (plan.vena_cava_filter, plan.reperfusion, plan.myeloma_regimen):
         if advice is not None and advice.applies is not False:
             detail.append(f"- {advice.label.text(lang)} ({advice.rule})")
-    offered = []
+    offered: list[dict[str, Any]] = []
     if not anticoagulated and rec.regimen != Regimen.INDIVIDUALISE:
         for phases in plan.phases.values():
             order = _first_phase_order(phases[0], request.patient_id, lang) if phases else None

@@ -381,7 +381,7 @@ class FhirServer:
 
 
 def _transaction(resources: list[Mapping[str, Any]]) -> dict[str, Any]:
-    entries = []
+    entries: list[dict[str, Any]] = []
     for res in resources:
         rtype = res["resourceType"]
         if res.get("id"):
