@@ -43,5 +43,6 @@ def test_scores_that_do_not_apply_are_absent():
     assert mm["scores"]["mm_vte"]["category"] in {"none", "low", "high", "very_high"}
     assert "prophylaxis" in mm["recommendations"]
     calf = assess_all(PatientFacts.of(cmvt=True))
-    assert "cmvt" in calf and "cmvt" in calf["recommendations"]
+    assert "cmvt" in calf
+    assert "cmvt" in calf["recommendations"]
     assert "mm_vte" not in calf["scores"]
