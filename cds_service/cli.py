@@ -1,5 +1,7 @@
 """The ``vte-cds`` command line.
 
+``vte-cds serve``         run the CDS Hooks service under gunicorn (``--dev``: Flask's server)
+``vte-cds feedback-report`` acceptance and override reasons per card kind
 ``vte-cds tables``        load and check every clinical table, print their versions
 ``vte-cds assess FILE``   assess a patient-facts JSON document (``-`` reads standard input)
 ``vte-cds demo-assess``   assess the bundled example patients and print the result
@@ -8,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from importlib import resources
@@ -85,10 +88,48 @@ def _demo(out: TextIO) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    if args.dev:
+        from cds_service.app import create_app
+
+        sys.stderr.write("vte-cds: Flask development server, for development only\n")
+        create_app().run(host=args.host, port=args.port)
+        return 0
+    from gunicorn.app.wsgiapp import run
+
+    sys.argv = ["gunicorn", "--bind", f"{args.host}:{args.port}", "--workers",
+                str(args.workers), "--threads", str(args.threads), "--access-logfile", "-",
+                "--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+                "cds_service.wsgi:app"]
+    run()
+    return 0
+
+
+def _feedback_report(out: TextIO) -> int:
+    from cds_service.app import create_app
+    from cds_service.feedback import open_store
+
+    app = create_app()
+    with open_store(str(app.config["DATABASE_URL"])) as store:
+        rows = store.report()
+    json.dump([dataclasses.asdict(r) for r in rows], out, ensure_ascii=False, indent=2,
+              default=str)
+    out.write("\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vte-cds", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the CDS Hooks service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--threads", type=int, default=4)
+    serve.add_argument("--dev", action="store_true",
+                       help="Flask's development server instead of gunicorn")
+    sub.add_parser("feedback-report", help="feedback per card kind, as JSON")
     sub.add_parser("tables", help="load and check every clinical table")
     assess = sub.add_parser("assess", help="assess a patient-facts JSON document")
     assess.add_argument("file", help="path to the JSON document, or - for standard input")
@@ -99,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     except TableError as exc:
         sys.stderr.write(f"vte-cds: refusing to start, a clinical table is invalid: {exc}\n")
         return 3
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "feedback-report":
+        return _feedback_report(sys.stdout)
     if args.command == "tables":
         return _tables(sys.stdout)
     if args.command == "assess":

@@ -297,19 +297,26 @@ def open_store(url: str) -> FeedbackStore:
 
 
 def _rows(
-    service_id: str, entries: Sequence[FeedbackEntry], card_types: Mapping[str, str] | None
-) -> Iterable[tuple[Any, ...]]:
+    service_id: str,
+    entries: Sequence[FeedbackEntry],
+    card_types: Mapping[str, str] | None,
+    instant: Callable[[datetime], object],
+) -> list[tuple[object, ...]]:
+    """Insert parameters in ``_COLUMNS`` order; ``instant`` turns a UTC datetime into a value."""
     if not service_id:
         raise ValueError("service_id must not be empty")
     types = {card.lower(): kind for card, kind in (card_types or {}).items()}
-    now = datetime.now(UTC)
+    now = instant(datetime.now(UTC))
+    rows: list[tuple[object, ...]] = []
     for entry in entries:
         reason = entry.override_reason or OverrideReason()
-        yield (
+        rows.append((
             service_id, entry.card, types.get(entry.card), entry.outcome,
-entry.outcome_timestamp, json.dumps(list(entry.accepted_suggestions)),
+            instant(entry.outcome_timestamp.astimezone(UTC)),
+            json.dumps(list(entry.accepted_suggestions)),
             reason.system, reason.code, reason.comment_length, now,
-        )
+        ))
+    return rows
 
 
 def _build_report(counts: Iterable[tuple[Any, ...]]) -> list[ReportRow]:
@@ -400,11 +407,10 @@ class SqliteFeedbackStore(FeedbackStore):
         entries: Sequence[FeedbackEntry],
         card_types: Mapping[str, str] | None = None,
     ) -> int:
-        rows = [
-            (*row[:4], row[4].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), *row[5:9],
-             row[9].isoformat())
-            for row in _rows(service_id, entries, card_types)
-        ]
+        # Fixed-width UTC text: equal instants give equal keys, and text order is time order.
+        rows = _rows(
+            service_id, entries, card_types, lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        )
         if not rows:
             return 0
         return self._run(
@@ -487,7 +493,7 @@ class PostgresFeedbackStore(FeedbackStore):
         entries: Sequence[FeedbackEntry],
         card_types: Mapping[str, str] | None = None,
     ) -> int:
-        rows = list(_rows(service_id, entries, card_types))
+        rows = _rows(service_id, entries, card_types, lambda t: t)
         if not rows:
             return 0
 

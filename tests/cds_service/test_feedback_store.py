@@ -325,15 +325,15 @@ def test_threads_sharing_one_store_lose_no_feedback(store):
 
 
 def test_instances_starting_at_once_on_a_new_database_all_open(store_url):
-    start = threading.Barrier(4)
+    start = threading.Barrier(8)
 
     def open_and_write(worker: int) -> int:
         start.wait()
         with open_store(store_url) as store:
             return store.record(SERVICE, entries(accepted(str(uuid.uuid4()))))
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        assert list(pool.map(open_and_write, range(4))) == [1, 1, 1, 1]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(open_and_write, range(8))) == [1] * 8
 
 
 def test_a_closed_store_refuses_feedback_as_unavailable(store_url):

@@ -1,0 +1,244 @@
+"""HTTP routes: parse, call, serialise. No clinical logic here.
+
+GET  /cds-services                      discovery
+POST /cds-services/<id>                 a hook call -> {"cards": [...]}
+POST /cds-services/<id>/feedback        card outcomes, acknowledged once durable
+POST /assessments                       a Bundle or a hook request -> the full assessment
+GET  /assessments/view/<token>          the assessment behind a card's link (in memory, 1 h)
+GET  /healthz                           liveness
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from cds_service.errors import BadRequest, NotFound, PrefetchUnavailable
+from cds_service.state import components
+from fhir_mappers.chart import map_chart
+from fhir_mappers.model import MappedChart
+from hooks.base import HookRequest, Links, Service, card_kind
+from hooks.prefetch import resource_type
+from hooks.registry import SERVICES
+from vte_rules.report import assess_all, to_data
+from vte_rules.tables import load_all
+
+bp = Blueprint("cds", __name__)
+log = logging.getLogger("vte_cds")
+ORDER_HOOKS = ("order-select", "order-sign")
+
+
+def _url() -> str:
+    base = str(current_app.config["PUBLIC_URL"]).rstrip("/")
+    return f"{base}{request.path}" if base else request.base_url
+
+
+def _authenticate() -> None:
+    authenticator = components().authenticator
+    if authenticator is not None:
+        authenticator.verify(request.headers.get("Authorization"), _url())
+
+
+def _body() -> dict[str, Any]:
+    try:
+        body = json.loads(request.get_data(cache=False) or b"null")
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest("request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("request body must be a JSON object")
+    return body
+
+
+def _lang() -> str:
+    best = request.accept_languages.best_match(["en", "zh", "zh-CN"])
+    if best:
+        return "zh" if best.startswith("zh") else "en"
+    return "zh" if str(current_app.config["LANGUAGE"]).startswith("zh") else "en"
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok", "tables": {n: t.ref for n, t in load_all().items()}})
+
+
+@bp.get("/cds-services")
+def discovery() -> Response:
+    return jsonify({"services": [s.discovery() for s in SERVICES.values()]})
+
+
+def _service(service_id: str) -> Service:
+    service = SERVICES.get(service_id)
+    if service is None:
+        raise NotFound(f"no CDS service with id {service_id!r}"[:120])
+    return service
+
+
+def _hook_request(service: Service, body: Mapping[str, Any]) -> HookRequest:
+    if body.get("hook") != service.hook:
+        raise BadRequest(f"this service answers the {service.hook} hook")
+    instance = body.get("hookInstance")
+    if not isinstance(instance, str) or not instance or len(instance) > 100:
+        raise BadRequest("hookInstance must be a non-empty string")
+    context = body.get("context")
+    if not isinstance(context, dict):
+        raise BadRequest("context must be an object")
+    patient = context.get("patientId")
+    if not isinstance(patient, str) or not patient or len(patient) > 64:
+        raise BadRequest("context.patientId must be a non-empty string")
+    if service.hook in ORDER_HOOKS and not isinstance(context.get("draftOrders"), dict):
+        raise BadRequest("context.draftOrders must be a Bundle object")
+    prefetch = body.get("prefetch") or {}
+    if not isinstance(prefetch, dict):
+        raise BadRequest("prefetch must be an object")
+    server = body.get("fhirServer")
+    if server is not None and not isinstance(server, str):
+        raise BadRequest("fhirServer must be a URL string")
+    return HookRequest(service.hook, instance, context, prefetch, server, _lang())
+
+
+def _token(body: Mapping[str, Any]) -> str | None:
+    grant = body.get("fhirAuthorization")
+    if grant is None:
+        return None
+    if not isinstance(grant, dict) or not isinstance(grant.get("access_token"), str):
+        raise BadRequest("fhirAuthorization must hold an access_token")
+    return str(grant["access_token"])
+
+
+def _render(template: str, hook: HookRequest) -> str:
+    out = template
+    for key, value in hook.context.items():
+        if isinstance(value, str):
+            out = out.replace(f"{{{{context.{key}}}}}", value)
+    return out
+
+
+def _data(service: Service, hook: HookRequest,
+          body: Mapping[str, Any]) -> tuple[list[Any], set[str]]:
+    """Prefetch first; what is missing or null is fetched, if the server is allowed."""
+    sources: list[Any] = []
+    received: set[str] = set()
+    missing: dict[str, str] = {}
+    for key, template in service.prefetch.items():
+        value = hook.prefetch.get(key)
+        rtype = resource_type(template)
+        if value is None:
+            missing[key] = _render(template, hook)
+        elif _shape_ok(value, rtype):
+            sources.append(value)
+            received.add(rtype)
+    if missing:
+        if not hook.fhir_server:
+            raise PrefetchUnavailable("prefetch lacks " + ", ".join(sorted(missing)) +
+                                      " and no fhirServer was given to fetch them from")
+        fetched = components().fhir.fetch_all(hook.fhir_server, _token(body), missing)
+        for key, value in fetched.items():
+            sources.append(value)
+            received.add(resource_type(service.prefetch[key]))
+    return sources, received
+
+
+def _shape_ok(value: Any, rtype: str) -> bool:
+    """A prefetch value is the template's resource type or a Bundle; anything else is
+    ignored (mapped as not received)."""
+    return isinstance(value, dict) and value.get("resourceType") in (rtype, "Bundle")
+
+
+def _chart(service: Service, hook: HookRequest, body: Mapping[str, Any]) -> MappedChart:
+    sources, received = _data(service, hook, body)
+    if service.include_drafts:
+        sources.append(hook.context.get("draftOrders"))
+        received |= {"MedicationRequest"} & received
+    return map_chart(*sources, as_of=dt.date.today(), patient_id=hook.patient_id,
+                     received_types=received, include_drafts=service.include_drafts)
+
+
+def _links(chart: MappedChart) -> Links:
+    document = assess_all(chart.facts)
+    document["data_issues"] = to_data(chart.issues)
+    token = components().cache.put(document)
+    base = str(current_app.config["PUBLIC_URL"]).rstrip("/") or request.host_url.rstrip("/")
+    return Links(f"{base}/assessments/view/{token}")
+
+
+@bp.post("/cds-services/<service_id>")
+def call(service_id: str) -> Response:
+    started = time.perf_counter()
+    service = _service(service_id)
+    _authenticate()
+    body = _body()
+    hook = _hook_request(service, body)
+    chart = _chart(service, hook, body)
+    cards = service.handler(hook, chart, Links())
+    if cards:
+        links = _links(chart)
+        cards = service.handler(hook, chart, links)
+    log.info("service=%s hookInstance=%s cards=%d ms=%.1f", service.id,
+             hook.hook_instance[:40], len(cards), (time.perf_counter() - started) * 1000)
+    if current_app.config["LOG_CARDS"]:
+        for card in cards:
+            log.info("card %s %s", card["uuid"], card["indicator"])
+    return jsonify({"cards": cards})
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    from cds_service import feedback as store_module
+
+    service = _service(service_id)
+    _authenticate()
+    entries = store_module.parse_feedback(_body())
+    parts = components()
+    with parts.store_lock:
+        if parts.store is None:
+            parts.store = store_module.open_store(str(current_app.config["DATABASE_URL"]))
+    written = parts.store.record(service.id, entries,
+                                 {e.card: card_kind(e.card) for e in entries})
+    log.info("feedback service=%s entries=%d written=%d", service.id, len(entries), written)
+    return jsonify({"recorded": written})
+
+
+@bp.post("/assessments")
+def assessments() -> Response:
+    _authenticate()
+    body = _body()
+    as_of = request.args.get("as_of")
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    except ValueError as exc:
+        raise BadRequest("as_of must be YYYY-MM-DD") from exc
+    if "hook" in body and "context" in body:
+        context = body.get("context")
+        prefetch = body.get("prefetch") or {}
+        if not isinstance(context, dict) or not isinstance(prefetch, dict):
+            raise BadRequest("context and prefetch must be objects")
+        patient = context.get("patientId")
+        chart = map_chart(*prefetch.values(), as_of=day,
+                          patient_id=patient if isinstance(patient, str) else None)
+    elif body.get("resourceType"):
+        chart = map_chart(body, as_of=day)
+    else:
+        raise BadRequest("send a FHIR R4 Bundle or a CDS Hooks request")
+    document = assess_all(chart.facts)
+    document["data_issues"] = to_data(chart.issues)
+    return jsonify(document)
+
+
+@bp.get("/assessments/view/<token>")
+def view(token: str) -> Response:
+    document = components().cache.get(token)
+    if document is None:
+        raise NotFound("this assessment link has expired (links last one hour)")
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(document)
+    pretty = html.escape(json.dumps(document, ensure_ascii=False, indent=2))
+    page = ("<!doctype html><meta charset='utf-8'><title>VTE assessment</title>"
+            f"<h1>VTE assessment</h1><pre>{pretty}</pre>")
+    return Response(page, mimetype="text/html")
