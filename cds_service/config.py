@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BODY_BYTES": 5_000_000,
     # Language of card text when the request does not ask: "en" or "zh".
     "LANGUAGE": "en",
+    # Evaluation date YYYY-MM-DD; empty means today. For reproducible demos and tests only.
+    "TODAY": "",
     # Log each card's summary (off by default: card text can hold patient data).
     "LOG_CARDS": False,
 }

@@ -35,6 +35,11 @@ log = logging.getLogger("vte_cds")
 ORDER_HOOKS = ("order-select", "order-sign")
 
 
+def _today() -> dt.date:
+    fixed = str(current_app.config["TODAY"] or "")
+    return dt.date.fromisoformat(fixed) if fixed else dt.date.today()
+
+
 def _url() -> str:
     base = str(current_app.config["PUBLIC_URL"]).rstrip("/")
     return f"{base}{request.path}" if base else request.base_url
@@ -156,7 +161,7 @@ def _chart(service: Service, hook: HookRequest, body: Mapping[str, Any]) -> Mapp
     if service.include_drafts:
         sources.append(hook.context.get("draftOrders"))
         received |= {"MedicationRequest"} & received
-    return map_chart(*sources, as_of=dt.date.today(), patient_id=hook.patient_id,
+    return map_chart(*sources, as_of=_today(), patient_id=hook.patient_id,
                      received_types=received, include_drafts=service.include_drafts)
 
 
@@ -211,7 +216,7 @@ def assessments() -> Response:
     body = _body()
     as_of = request.args.get("as_of")
     try:
-        day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+        day = dt.date.fromisoformat(as_of) if as_of else _today()
     except ValueError as exc:
         raise BadRequest("as_of must be YYYY-MM-DD") from exc
     if "hook" in body and "context" in body:

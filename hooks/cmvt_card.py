@@ -63,8 +63,9 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
     names = [msg("short", o.regimen.value) for o in rec.options]
     options = Label(", ".join(n.en for n in names), "、".join(n.zh for n in names))
     risk = msg("risk_words", result.thrombosis_risk)
-    label = Label(msg("summary", "cmvt", risk=risk.en, options=options.en).en,
-                  msg("summary", "cmvt", risk=risk.zh, options=options.zh).zh)
+    key = "cmvt_extended" if facts.flag("extension_to_proximal_veins") is True else "cmvt"
+    label = Label(msg("summary", key, risk=risk.en, options=options.en).en,
+                  msg("summary", key, risk=risk.zh, options=options.zh).zh)
     anticoagulated = bool(current_anticoagulants(chart))
     warn = (rec.regimen == Regimen.ANTICOAGULATION and not anticoagulated) or \
         result.bleeding_high is True

@@ -85,8 +85,7 @@ def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
             resource = found
         else:
             continue
-        label = msg("labels", "suggest", what=opt.dose.en)
-        label = Label(label.en, msg("labels", "suggest", what=opt.dose.zh).zh)
+        label = suggestions.order_label(opt, chart.facts)
         out.append(suggestions.create(uuid, label, resource, request.lang, recommended=i == 0))
     return out
 

@@ -73,8 +73,7 @@ def _tier_suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest
         resource = suggestions.medication_request(opt, request.patient_id, facts, request.lang)
         if resource is None:
             continue
-        label = Label(msg("labels", "suggest", what=opt.dose.en).en,
-                      msg("labels", "suggest", what=opt.dose.zh).zh)
+        label = suggestions.order_label(opt, facts)
         suggestion = suggestions.create(uuid, label, resource, request.lang, recommended=i == 0)
         for ref in replace:
             suggestion["actions"].append({"type": "delete", "description": msg(

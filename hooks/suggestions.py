@@ -67,6 +67,19 @@ def medication_request(option: Option, patient_id: str, facts: PatientFacts,
     return checked(resource)
 
 
+def order_label(option: Option, facts: PatientFacts) -> Label:
+    """"Order <what>" in both languages, with the dose this patient would get."""
+    spec = orders()["medications"].get(option.regimen.value)
+    if spec is None:
+        spec = orders()["services"].get(option.regimen.value)
+    if spec is None:
+        return msg("labels", "suggest", what=option.dose.en)
+    mg = _fmt(_dose_mg(option.regimen, facts))
+    text = Label(**spec["text"])
+    return Label(msg("labels", "suggest", what=text.en.format(mg=mg, day="")).en,
+                 msg("labels", "suggest", what=text.zh.format(mg=mg, day="")).zh)
+
+
 def service_request(regimen: Regimen, patient_id: str, lang: str,
                     on: dt.date | None = None, day: int | None = None) -> dict[str, Any]:
     spec = orders()["services"][regimen.value]
@@ -87,8 +100,8 @@ def checked(resource: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-__all__ = ["checked", "create", "delete_draft", "medication_request", "service_request",
-           "suggestion_uuid"]
+__all__ = ["checked", "create", "delete_draft", "medication_request", "order_label",
+           "service_request", "suggestion_uuid"]
 
 
 def create(card: str, label: Label, resource: dict[str, Any], lang: str,
