@@ -41,7 +41,7 @@ def score_section(name: str, score: ScoreAssessment, lang: str) -> list[str]:
     lines = [msg("detail", "score_heading", name=msg("names", name).text(lang),
                  points=_pts(score.points), category=tier.label.text(lang)).text(lang)]
     if score.contributing:
-        lines.append(msg("detail", "table_head").text(lang))
+        lines += ["", msg("detail", "table_head").text(lang)]
         lines.extend(f"| {i.label.text(lang)} | {_pts(i.points)} | {i.rule} | "
                      f"{_evidence(i, lang)} |" for i in score.contributing)
     if score.unknown:
@@ -55,7 +55,7 @@ def score_section(name: str, score: ScoreAssessment, lang: str) -> list[str]:
 
 
 def recommendation_section(rec: Recommendation, lang: str) -> list[str]:
-    lines = [msg("detail", "recommendation").text(lang)]
+    lines = [msg("detail", "recommendation").text(lang), ""]
     for opt in rec.options:
         line = f"- {opt.dose.text(lang)}"
         if opt.computed:
@@ -64,23 +64,23 @@ def recommendation_section(rec: Recommendation, lang: str) -> list[str]:
         lines.append(line)
         lines.extend(f"  - {c.text(lang)}" for c in opt.cautions)
     if rec.ruled_out:
-        lines.append(msg("detail", "ruled_out").text(lang))
+        lines += ["", msg("detail", "ruled_out").text(lang)]
         lines.extend(f"- {r.regimen.value}: {r.reason.text(lang)} ({r.rule})"
                      for r in rec.ruled_out)
     if rec.duration:
-        lines.append(f"{msg('detail', 'duration').text(lang)} {rec.duration.text(lang)}")
+        lines += ["", f"{msg('detail', 'duration').text(lang)} {rec.duration.text(lang)}"]
     if rec.could_change:
-        lines.append(msg("detail", "could_change").text(lang))
+        lines += ["", msg("detail", "could_change").text(lang)]
         lines.extend(f"- {c.text(lang)}" for c in rec.could_change)
     if rec.notes:
-        lines.append(msg("detail", "notes").text(lang))
+        lines += ["", msg("detail", "notes").text(lang)]
         lines.extend(f"- {n.text(lang)}" for n in rec.notes)
     return lines
 
 
 def bullet_labels(title: Label, labels: Iterable[Label], lang: str) -> list[str]:
     items = [f"- {label.text(lang)}" for label in labels]
-    return [title.text(lang), *items] if items else []
+    return [title.text(lang), "", *items] if items else []
 
 
 def override_reasons(lang: str) -> list[dict[str, str]]:

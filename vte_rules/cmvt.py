@@ -214,7 +214,7 @@ def _no_anticoagulation(case: _Case) -> Recommendation:
     rule = "CMVT-08" if non_isolated else "CMVT-07"
     reason = _msg("no_anticoagulation_high_bleeding_non_isolated" if non_isolated
                   else "no_anticoagulation_high_bleeding")
-    options = (option(Regimen.MECHANICAL, case.facts, rule),
+    options = (option(Regimen.MECHANICAL, case.facts, rule, cite_entry=False),
                option(Regimen.ULTRASOUND_SURVEILLANCE, case.facts, rule))
     return Recommendation(
         Regimen.MECHANICAL, options, ("CMVT-01", rule, "CMVT-04", "CMVT-09"),
@@ -236,7 +236,7 @@ def _surveillance(case: _Case) -> Recommendation:
     # Only a low risk rules anticoagulation out; an indeterminate one leaves it open.
     ruled_out = (RuledOut(Regimen.ANTICOAGULATION, decision, "CMVT-03"),) if low else ()
     options = (option(Regimen.ULTRASOUND_SURVEILLANCE, case.facts, "CMVT-03"),
-               option(Regimen.MECHANICAL, case.facts, "CMVT-03"))
+               option(Regimen.MECHANICAL, case.facts, "CMVT-03", cite_entry=False))
     return Recommendation(
         Regimen.ULTRASOUND_SURVEILLANCE, options, ("CMVT-01", "CMVT-02", "CMVT-03", "CMVT-04"),
         ruled_out=ruled_out, notes=tuple(notes), could_change=tuple(could_change),

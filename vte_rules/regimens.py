@@ -80,10 +80,15 @@ class Recommendation:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def option(regimen: Regimen, facts: PatientFacts, *extra_rules: str) -> Option:
-    """The regimen's standard option from ``regimens.toml``, dose computed from weight."""
+def option(regimen: Regimen, facts: PatientFacts, *extra_rules: str,
+           cite_entry: bool = True) -> Option:
+    """The regimen's standard option from ``regimens.toml``, dose computed from weight.
+
+    ``cite_entry=False`` leaves out the rule that defines the regimen's dose (a CMVT card should
+    not cite the myeloma consensus for compression stockings).
+    """
     entry = load_table("regimens").data["regimens"][regimen.value]
-    rules = (entry["rule"], *extra_rules)
+    rules = (entry["rule"], *extra_rules) if cite_entry else extra_rules
     return Option(regimen, Label(**entry["dose"]), tuple(dict.fromkeys(rules)),
                   entry.get("drug"), *_computed(entry, facts))
 
