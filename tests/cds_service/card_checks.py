@@ -12,7 +12,8 @@ def assert_valid_card(card):
     assert set(card) <= {"uuid", "summary", "detail", "indicator", "source", "suggestions",
                          "selectionBehavior", "overrideReasons", "links", "extension"}
     uuid.UUID(card["uuid"])
-    assert isinstance(card["summary"], str) and 0 < len(card["summary"]) < 140
+    assert isinstance(card["summary"], str)
+    assert 0 < len(card["summary"]) < 140
     assert card["indicator"] in ("info", "warning", "critical")
     assert card["source"]["label"]
     assert isinstance(card["detail"], str)
