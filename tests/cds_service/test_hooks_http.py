@@ -256,3 +256,11 @@ def test_assessments_endpoint_takes_a_bundle_and_leaves_out_what_does_not_apply(
         "prefetch": calf}).json
     assert "mm_vte" not in doc["scores"]
     assert doc["recommendations"]["cmvt"]["regimen"] == "ultrasound-surveillance"
+
+
+@pytest.mark.parametrize(("name", "build"), [
+    ("patient-view-myeloma-rd", myeloma_on_lenalidomide_dexamethasone),
+    ("patient-view-cmvt-low-risk", cmvt_low_risk)])
+def test_the_readme_example_requests_match_their_scenarios(name, build):
+    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.json"
+    assert json.loads(path.read_text("utf-8")) == build()
