@@ -14,9 +14,24 @@ from tests.cds_service.test_feedback_store import (  # noqa: F401 (pytest fixtur
 )
 
 
+APPS = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores():
+    """Each app opens its store on first feedback; close them so no connection leaks."""
+    yield
+    while APPS:
+        store = APPS.pop().extensions["vte_cds"].store
+        if store is not None:
+            store.close()
+
+
 def make_app(url):
-    return create_app({"AUTH": "off", "TODAY": TODAY, "DATABASE_URL": url,
-                       "PUBLIC_URL": "https://cds.example"})
+    app = create_app({"AUTH": "off", "TODAY": TODAY, "DATABASE_URL": url,
+                      "PUBLIC_URL": "https://cds.example"})
+    APPS.append(app)
+    return app
 
 
 def issued_card(client):
