@@ -29,6 +29,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -351,6 +352,19 @@ def _closed() -> StoreUnavailable:
     return StoreUnavailable("feedback store is closed")
 
 
+def _switch_to_wal(conn: sqlite3.Connection) -> Any:
+    """Switch a new database to WAL. Switching needs a moment of exclusive access, which the
+    busy timeout does not cover, so instances starting together retry it (bounded)."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class SqliteFeedbackStore(FeedbackStore):
     _DDL = _ddl("INTEGER PRIMARY KEY", "TEXT", "TEXT", "TEXT")
     _INSERT = _insert_sql("?")
@@ -369,7 +383,7 @@ class SqliteFeedbackStore(FeedbackStore):
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.Lock()
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            mode = _switch_to_wal(conn)
             if mode is None or str(mode[0]).lower() != "wal":
                 raise sqlite3.OperationalError("journal_mode WAL refused")
             conn.execute("PRAGMA synchronous=FULL")

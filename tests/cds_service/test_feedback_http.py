@@ -13,7 +13,6 @@ from tests.cds_service.test_feedback_store import (  # noqa: F401 (pytest fixtur
     pg_url,
 )
 
-
 APPS = []
 
 
