@@ -35,21 +35,46 @@ def _read(path: str) -> Any:
         return json.load(fh)
 
 
-def _assess(path: str, out: TextIO) -> int:
+def _assess_fhir(doc: dict[str, Any], as_of: str | None) -> dict[str, Any]:
+    """The same document ``POST /assessments`` answers, from a Bundle or a hook request."""
+    import datetime as dt
+
+    from fhir_mappers.chart import map_chart
+    from vte_rules.report import to_data
+
+    day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    if "hook" in doc:
+        context = doc.get("context") if isinstance(doc.get("context"), dict) else {}
+        prefetch = doc.get("prefetch") if isinstance(doc.get("prefetch"), dict) else {}
+        patient = context.get("patientId") if context else None
+        chart = map_chart(*(prefetch or {}).values(), as_of=day,
+                          patient_id=patient if isinstance(patient, str) else None)
+    else:
+        chart = map_chart(doc, as_of=day)
+    result = assess_all(chart.facts)
+    result["data_issues"] = to_data(chart.issues)
+    return result
+
+
+def _assess(path: str, out: TextIO, as_of: str | None = None) -> int:
     try:
         doc = _read(path)
     except (OSError, json.JSONDecodeError) as exc:
         sys.stderr.write(f"vte-cds: cannot read {path}: {exc}\n")
         return 2
     if not isinstance(doc, dict):
-        sys.stderr.write("vte-cds: the document must be a JSON object with 'facts'\n")
+        sys.stderr.write("vte-cds: the document must be a JSON object: patient facts, a FHIR "
+                         "Bundle or a CDS Hooks request\n")
         return 2
-    try:
-        facts = facts_from_json(doc)
-    except FactError as exc:
-        sys.stderr.write(f"vte-cds: {exc}\n")
-        return 2
-    json.dump(assess_all(facts), out, ensure_ascii=False, indent=2)
+    if "facts" in doc:
+        try:
+            result = assess_all(facts_from_json(doc))
+        except FactError as exc:
+            sys.stderr.write(f"vte-cds: {exc}\n")
+            return 2
+    else:
+        result = _assess_fhir(doc, as_of)
+    json.dump(result, out, ensure_ascii=False, indent=2)
     out.write("\n")
     return 0
 
@@ -132,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("feedback-report", help="feedback per card kind, as JSON")
     sub.add_parser("tables", help="load and check every clinical table")
     assess = sub.add_parser("assess", help="assess a patient-facts JSON document")
-    assess.add_argument("file", help="path to the JSON document, or - for standard input")
+    assess.add_argument("file", help="patient facts, a FHIR R4 Bundle or a CDS Hooks request "
+                                     "(JSON file, or - for standard input)")
+    assess.add_argument("--as-of", help="evaluation date YYYY-MM-DD (default: today)")
     sub.add_parser("demo-assess", help="assess the bundled example patients")
     args = parser.parse_args(argv)
     try:
@@ -147,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tables":
         return _tables(sys.stdout)
     if args.command == "assess":
-        return _assess(args.file, sys.stdout)
+        return _assess(args.file, sys.stdout, args.as_of)
     return _demo(sys.stdout)
 
 

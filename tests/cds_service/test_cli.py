@@ -48,3 +48,19 @@ def test_assess_with_broken_json_fails_with_a_clear_message(tmp_path, capsys):
     doc.write_text("{not json")
     assert main(["assess", str(doc)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_assess_takes_a_hook_request_and_prints_what_the_endpoint_answers(capsys):
+    from pathlib import Path
+
+    from cds_service.app import create_app
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "patient-view-myeloma-rd.json"
+    assert main(["assess", str(example), "--as-of", "2026-11-27"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    app = create_app({"AUTH": "off"})
+    answered = app.test_client().post("/assessments?as_of=2026-11-27",
+                                      data=example.read_bytes(),
+                                      content_type="application/json").json
+    assert printed["scores"]["mm_vte"]["points"] == 10
+    assert printed == answered
