@@ -2,6 +2,8 @@
 
 ``vte-cds serve``         run the CDS Hooks service under gunicorn (``--dev``: Flask's server)
 ``vte-cds feedback-report`` acceptance and override reasons per card kind
+``vte-cds load-fhir URL``  load the synthetic patients into a FHIR server
+``vte-cds demo``          the service and an embedded FHIR server with the patients loaded
 ``vte-cds tables``        load and check every clinical table, print their versions
 ``vte-cds assess FILE``   assess a patient-facts JSON document (``-`` reads standard input)
 ``vte-cds demo-assess``   assess the bundled example patients and print the result
@@ -130,6 +132,21 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_fhir(url: str, out: TextIO) -> int:
+    import requests
+
+    from cds_service.synthetic.loader import load_into
+
+    with requests.Session() as session:
+        try:
+            patients = load_into(url, session)
+        except requests.RequestException as exc:
+            sys.stderr.write(f"vte-cds: could not load into {url}: {type(exc).__name__}\n")
+            return 1
+    out.write(f"loaded {len(patients)} synthetic patients into {url}: {', '.join(patients)}\n")
+    return 0
+
+
 def _feedback_report(out: TextIO) -> int:
     from cds_service.app import create_app
     from cds_service.feedback import open_store
@@ -155,6 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--dev", action="store_true",
                        help="Flask's development server instead of gunicorn")
     sub.add_parser("feedback-report", help="feedback per card kind, as JSON")
+    load = sub.add_parser("load-fhir", help="load the synthetic patients into a FHIR server")
+    load.add_argument("url", help="FHIR base URL, e.g. http://localhost:8090/fhir")
+    demo = sub.add_parser("demo", help="the service and an embedded FHIR server on loopback, "
+                                       "with the synthetic patients loaded")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--workdir", help="folder for the FHIR server's data (default: a new "
+                                        "temporary folder)")
     sub.add_parser("tables", help="load and check every clinical table")
     assess = sub.add_parser("assess", help="assess a patient-facts JSON document")
     assess.add_argument("file", help="patient facts, a FHIR R4 Bundle or a CDS Hooks request "
@@ -169,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     if args.command == "serve":
         return _serve(args)
+    if args.command == "load-fhir":
+        return _load_fhir(args.url, sys.stdout)
+    if args.command == "demo":
+        from cds_service import demo
+
+        return demo.run(args.port, args.workdir, sys.stdout)
     if args.command == "feedback-report":
         return _feedback_report(sys.stdout)
     if args.command == "tables":
