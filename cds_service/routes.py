@@ -166,11 +166,15 @@ def _chart(service: Service, hook: HookRequest, body: Mapping[str, Any]) -> Mapp
 
 
 def _links(chart: MappedChart) -> Links:
-    document = assess_all(chart.facts)
-    document["data_issues"] = to_data(chart.issues)
-    token = components().cache.put(document)
+    """The card link's assessment is computed when the link is opened, from the facts kept in
+    memory (not on the hook's path)."""
     base = str(current_app.config["PUBLIC_URL"]).rstrip("/") or request.host_url.rstrip("/")
-    return Links(f"{base}/assessments/view/{token}")
+    cache = components().cache
+
+    def make() -> str:
+        return f"{base}/assessments/view/{cache.put(chart)}"
+
+    return Links(make)
 
 
 @bp.post("/cds-services/<service_id>")
@@ -181,10 +185,7 @@ def call(service_id: str) -> Response:
     body = _body()
     hook = _hook_request(service, body)
     chart = _chart(service, hook, body)
-    cards = service.handler(hook, chart, Links())
-    if cards:
-        links = _links(chart)
-        cards = service.handler(hook, chart, links)
+    cards = service.handler(hook, chart, _links(chart))
     log.info("service=%s hookInstance=%s cards=%d ms=%.1f", service.id,
              hook.hook_instance[:40], len(cards), (time.perf_counter() - started) * 1000)
     if current_app.config["LOG_CARDS"]:
@@ -238,9 +239,11 @@ def assessments() -> Response:
 
 @bp.get("/assessments/view/<token>")
 def view(token: str) -> Response:
-    document = components().cache.get(token)
-    if document is None:
+    chart = components().cache.get(token)
+    if chart is None:
         raise NotFound("this assessment link has expired (links last one hour)")
+    document = assess_all(chart.facts)
+    document["data_issues"] = to_data(chart.issues)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(document)
     pretty = html.escape(json.dumps(document, ensure_ascii=False, indent=2))

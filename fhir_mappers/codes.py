@@ -21,6 +21,7 @@ from typing import Any
 MAP_NAMES = ("observations", "conditions", "medications", "procedures")
 COLUMNS = ("system", "code", "display", "concept", "justification", "source")
 TEXT_SYSTEMS = ("text:en", "text:zh")
+MEMO_LIMIT = 20_000
 
 
 class CodeMapError(ValueError):
@@ -52,6 +53,7 @@ class CodeMap:
     exact: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     prefixes: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     names: list[tuple[str, str]] = field(default_factory=list)
+    memo: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
     def concepts(self) -> set[str]:
         return {r.concept for r in self.rows}
@@ -59,6 +61,15 @@ class CodeMap:
     def match_coding(self, system: str | None, code: str | None) -> set[str]:
         if not system or not code:
             return set()
+        key = (system, code)
+        cached = self.memo.get(key)
+        if cached is None:
+            if len(self.memo) >= MEMO_LIMIT:  # bounded: codes come from callers
+                self.memo.clear()
+            cached = self.memo[key] = frozenset(self._match_coding(system, code))
+        return set(cached)
+
+    def _match_coding(self, system: str, code: str) -> set[str]:
         system = canonical_system(system)
         found = set(self.exact.get((system, code.strip()), ()))
         for prefix, concept in self.prefixes.get(system, ()):

@@ -74,20 +74,20 @@ def _reading(ctx: Context, obs: Mapping[str, Any], concept: str) -> Reading | No
     return Reading(_kind(concept), result.value, result.unit, day, ref, result.assumptions, obs)
 
 
-def _latest(ctx: Context, readings: Iterable[Reading]) -> dict[str, Reading]:
-    """Per kind, the newest reading whose resource passes validation.
+def _newest_readings(ctx: Context, candidates: Mapping[str, list[tuple[dt.date, str,
+                                                                          Mapping[str, Any]]]],
+                     ) -> dict[str, Reading]:
+    """Per kind, the newest result with a usable unit whose resource passes validation.
 
-    Only the winner is validated (validation costs far more than reading); when it fails, it is
-    reported and the next newest is tried.
+    Units are read and resources validated newest first, stopping at the first that works:
+    a lab history is mostly older results that would lose anyway.
     """
-    by_kind: dict[str, list[Reading]] = {}
-    for r in readings:
-        by_kind.setdefault(r.kind, []).append(r)
     best: dict[str, Reading] = {}
-    for kind, candidates in by_kind.items():
-        for r in sorted(candidates, key=lambda c: c.date, reverse=True):
-            if ctx.accept(r.resource) is not None:
-                best[kind] = r
+    for kind, found in candidates.items():
+        for _, concept, raw in sorted(found, key=lambda c: c[0], reverse=True):
+            reading = _reading(ctx, raw, concept)
+            if reading is not None and ctx.accept(raw) is not None:
+                best[kind] = reading
                 break
     return best
 
@@ -113,7 +113,7 @@ def _value_vote(reading: Reading, extra: str | None = None) -> Vote:
 def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
     cmap = load_map("observations")
     system = ctx.policy["findings"]["system"]
-    readings: list[Reading] = []
+    candidates: dict[str, list[tuple[dt.date, str, Mapping[str, Any]]]] = {}
     serology: list[tuple[str, Mapping[str, Any]]] = []
     for raw in observations:
         if raw.get("status") not in VALID_STATUS:
@@ -130,10 +130,13 @@ def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
             if m.concept in _SEROLOGY:
                 serology.append((m.concept, raw))
                 continue
-            reading = _reading(ctx, raw, m.concept)
-            if reading is not None:
-                readings.append(reading)
-    latest = _latest(ctx, readings)
+            day = _when(raw)
+            if day is None:
+                ctx.issues.append(DataIssue(reference(raw), f"{m.concept}: no effective date"))
+                continue
+            candidates.setdefault(_kind(m.concept), []).append((day, m.concept, raw))
+    readings = _newest_readings(ctx, candidates)
+    latest = readings
     _measurements(ctx, latest)
     _egfr(ctx, latest)
     _bmi(ctx, latest)

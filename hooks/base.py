@@ -39,11 +39,21 @@ class HookRequest:
         return str(self.context["patientId"])
 
 
-@dataclass(frozen=True)
+@dataclass
 class Links:
-    """Where a card links to; set by the web layer, which knows its own URL."""
+    """Where a card links to; the web layer knows its own URL.
 
-    assessment_url: str | None = None
+    ``make_assessment_url`` is called at most once, and only when a card is built, so a call
+    that yields no card stores nothing.
+    """
+
+    make_assessment_url: Callable[[], str] | None = None
+    _url: str | None = None
+
+    def assessment_url(self) -> str | None:
+        if self._url is None and self.make_assessment_url is not None:
+            self._url = self.make_assessment_url()
+        return self._url
 
 
 Handler = Callable[[HookRequest, Any, Links], list[dict[str, Any]]]

@@ -109,7 +109,8 @@ def card(uuid: str, summary_label: Label, indicator: str, detail: list[str], sou
     if suggestions:
         out["suggestions"] = suggestions
         out["selectionBehavior"] = "at-most-one"
-    if links.assessment_url:
+    url = links.assessment_url()
+    if url:
         out["links"] = [{"label": msg("labels", "full_assessment").text(lang),
-                         "url": links.assessment_url, "type": "absolute"}]
+                         "url": url, "type": "absolute"}]
     return out

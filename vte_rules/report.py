@@ -7,6 +7,7 @@ objects; nothing is rounded or renamed here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 from collections.abc import Mapping
 from enum import Enum
@@ -19,14 +20,23 @@ from vte_rules.score import ScoreAssessment
 from vte_rules.tables import load_all
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The public fields of a dataclass type (cached: ``dataclasses.fields`` is slow)."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
+
+
 def to_data(obj: Any) -> Any:
     """Recursively convert rule results to JSON-compatible values."""
     if isinstance(obj, Enum):
         return obj.value
     if isinstance(obj, dt.date):
         return obj.isoformat()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    fields = _field_names(type(obj))
+    if fields is not None:
+        return {name: to_data(getattr(obj, name)) for name in fields}
     if isinstance(obj, Mapping):
         return {str(k): to_data(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
