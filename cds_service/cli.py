@@ -174,10 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("feedback-report", help="feedback per card kind, as JSON")
     load = sub.add_parser("load-fhir", help="load the synthetic patients into a FHIR server")
     load.add_argument("url", help="FHIR base URL, e.g. http://localhost:8090/fhir")
-    demo = sub.add_parser("demo", help="the service and an embedded FHIR server on loopback, "
-                                       "with the synthetic patients loaded")
-    demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--workdir", help="folder for the FHIR server's data (default: a new "
+    demo_cmd = sub.add_parser("demo", help="the service and an embedded FHIR server on "
+                                           "loopback, with the synthetic patients loaded")
+    demo_cmd.add_argument("--port", type=int, default=8080)
+    demo_cmd.add_argument("--workdir", help="folder for the FHIR server's data (default: a new "
                                         "temporary folder)")
     sub.add_parser("tables", help="load and check every clinical table")
     assess = sub.add_parser("assess", help="assess a patient-facts JSON document")

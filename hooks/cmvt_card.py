@@ -18,7 +18,7 @@ from hooks.chart import Chart, current_anticoagulants
 from vte_rules import bleeding, cmvt
 from vte_rules.derive import derive
 from vte_rules.regimens import Regimen
-from vte_rules.report import to_data
+from vte_rules.report import recommendation_brief
 from vte_rules.tables import Label
 
 KIND = "cmvt"
@@ -78,4 +78,7 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
     return cards.card(uuid, label, "warning" if warn else "info", detail, "cmvt", "cmvt", lang,
                       links, [] if anticoagulated else _suggestions(uuid, result, request,
                                                                      as_of),
-                      {"vte-cds": {"kind": KIND, "cmvt": to_data(result)}})
+                      {"vte-cds": {"kind": KIND, "thrombosis_risk": result.thrombosis_risk,
+                                   "isolated": result.isolated,
+                                   "bleeding_high": result.bleeding_high,
+                                   "recommendation": recommendation_brief(rec)}})

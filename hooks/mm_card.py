@@ -17,7 +17,7 @@ from vte_rules import duration, mm_vte, prophylaxis
 from vte_rules.derive import derive
 from vte_rules.prophylaxis import ProphylaxisAssessment
 from vte_rules.regimens import DRUG_REGIMENS, Regimen
-from vte_rules.report import score_entry, to_data
+from vte_rules.report import recommendation_brief, score_brief
 from vte_rules.tables import Label
 
 KIND = "mm-prophylaxis"
@@ -113,9 +113,9 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
     skipped = skipped_count(chart)
     if skipped:
         detail += ["", msg("detail", "data_issues", count=skipped).text(lang)]
-    extension = {"vte-cds": {"kind": KIND, "scores": {"mm_vte": score_entry(pa.vte),
-                                                      "bleeding": score_entry(pa.bleeding)},
-                             "recommendation": to_data(pa.recommendation),
-                             "duration": to_data(dur)}}
+    extension = {"vte-cds": {"kind": KIND, "scores": {"mm_vte": score_brief(pa.vte),
+                                                      "bleeding": score_brief(pa.bleeding)},
+                             "recommendation": recommendation_brief(pa.recommendation),
+                             "duration": {"action": dur.action, "rules": list(dur.rules)}}}
     return cards.card(uuid, label, indicator, detail, "mm", "mm-prophylaxis", lang, links,
                       _suggestions(uuid, pa, request, chart), extension)

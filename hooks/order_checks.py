@@ -27,7 +27,7 @@ from vte_rules.derive import derive
 from vte_rules.facts import PatientFacts
 from vte_rules.prophylaxis import ProphylaxisAssessment
 from vte_rules.regimens import DRUG_REGIMENS
-from vte_rules.report import score_entry, to_data
+from vte_rules.report import recommendation_brief, score_brief
 from vte_rules.tables import Label, load_table
 
 HIGH_TIERS = ("high", "very_high")
@@ -113,8 +113,8 @@ def _imid_without_prophylaxis(request: HookRequest, chart: Chart, facts: Patient
               *cards.recommendation_section(pa.recommendation, request.lang)]
     return _card("order-imid-no-prophylaxis", request, label,
                  "warning" if pa.vte.category in HIGH_TIERS else "info", detail, "mm", links,
-                 offered, {"mm_vte": score_entry(pa.vte),
-                           "recommendation": to_data(pa.recommendation)})
+                 offered, {"mm_vte": score_brief(pa.vte),
+                           "recommendation": recommendation_brief(pa.recommendation)})
 
 
 def _aspirin_high_risk(request: HookRequest, chart: Chart, facts: PatientFacts,
@@ -130,7 +130,7 @@ def _aspirin_high_risk(request: HookRequest, chart: Chart, facts: PatientFacts,
     detail = [*cards.score_section("mm_vte", pa.vte, request.lang), "",
               *cards.recommendation_section(pa.recommendation, request.lang)]
     return _card("order-aspirin-high-risk", request, label, "warning", detail, "mm", links,
-                 offered, {"mm_vte": score_entry(pa.vte)})
+                 offered, {"mm_vte": score_brief(pa.vte)})
 
 
 def _renal(request: HookRequest, chart: Chart, facts: PatientFacts,
@@ -179,7 +179,7 @@ def _bleeding(request: HookRequest, chart: Chart, facts: PatientFacts,
     detail = cards.score_section("bleeding", score, lang)
     return _card("order-bleeding", request, _fill("anticoagulant_bleeding", points=_plain(
         _pts(score.points))), "warning", detail, "mm", links, [],
-        {"bleeding": score_entry(score)}, "score")
+        {"bleeding": score_brief(score)}, "score")
 
 
 def _filter(request: HookRequest, chart: OrderChart, facts: PatientFacts,

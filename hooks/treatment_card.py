@@ -16,7 +16,7 @@ from hooks.chart import Chart, current_anticoagulants
 from vte_rules import treatment
 from vte_rules.derive import derive
 from vte_rules.regimens import Regimen
-from vte_rules.report import to_data
+from vte_rules.report import recommendation_brief
 from vte_rules.tables import Label
 from vte_rules.treatment import Phase
 
@@ -86,4 +86,5 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
                                                   order, lang, recommended=not offered))
     indicator = "info" if anticoagulated else "warning"
     return cards.card(uuid, label, indicator, detail, "mm_treatment", "vte-treatment", lang,
-                      links, offered, {"vte-cds": {"kind": KIND, "plan": to_data(plan)}})
+                      links, offered,
+                      {"vte-cds": {"kind": KIND, "recommendation": recommendation_brief(rec)}})

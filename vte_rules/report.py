@@ -7,7 +7,6 @@ objects; nothing is rounded or renamed here.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import datetime as dt
 from collections.abc import Mapping
 from enum import Enum
@@ -16,16 +15,21 @@ from typing import Any
 from vte_rules import bleeding, cmvt, drug_risk, duration, mm_vte, prophylaxis, treatment, wells
 from vte_rules.derive import derive
 from vte_rules.facts import PatientFacts
+from vte_rules.regimens import Recommendation
 from vte_rules.score import ScoreAssessment
 from vte_rules.tables import load_all
 
 
-@functools.cache
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
 def _field_names(cls: type) -> tuple[str, ...] | None:
     """The public fields of a dataclass type (cached: ``dataclasses.fields`` is slow)."""
-    if not dataclasses.is_dataclass(cls):
-        return None
-    return tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
+    if cls not in _FIELDS:
+        _FIELDS[cls] = (tuple(f.name for f in dataclasses.fields(cls)
+                              if not f.name.startswith("_"))
+                        if dataclasses.is_dataclass(cls) else None)
+    return _FIELDS[cls]
 
 
 def to_data(obj: Any) -> Any:
@@ -67,6 +71,23 @@ def score_entry(score: ScoreAssessment) -> dict[str, Any]:
         entry[scheme] = {"category": other.category, "best_case": other.best_case,
                          "worst_case": other.worst_case, "notes": list(other.notes)}
     return entry
+
+
+def score_brief(score: ScoreAssessment) -> dict[str, Any]:
+    """A score for a card's extension: the figures and rule ids, not every item's labels
+    (the card's link opens the full assessment)."""
+    tier = score.tier
+    return {"table": score.table, "points": score.points, "min_points": score.min_points,
+            "max_points": score.max_points, "category": tier.category,
+            "worst_case": tier.worst_case,
+            "contributing": [i.rule for i in score.contributing],
+            "unknown": [i.rule for i in score.unknown]}
+
+
+def recommendation_brief(rec: Recommendation) -> dict[str, Any]:
+    return {"regimen": rec.regimen.value, "options": [o.regimen.value for o in rec.options],
+            "rules": list(rec.rules),
+            "ruled_out": [{"regimen": r.regimen.value, "rule": r.rule} for r in rec.ruled_out]}
 
 
 def assess_all(facts: PatientFacts) -> dict[str, Any]:
