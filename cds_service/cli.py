@@ -135,13 +135,13 @@ def _serve(args: argparse.Namespace) -> int:
 def _load_fhir(url: str, out: TextIO) -> int:
     import requests
 
-    from cds_service.synthetic.loader import load_into
+    from cds_service.synthetic.loader import LoadError, load_into
 
     with requests.Session() as session:
         try:
             patients = load_into(url, session)
-        except requests.RequestException as exc:
-            sys.stderr.write(f"vte-cds: could not load into {url}: {type(exc).__name__}\n")
+        except (requests.RequestException, LoadError) as exc:
+            sys.stderr.write(f"vte-cds: could not load into {url}: {exc}\n")
             return 1
     out.write(f"loaded {len(patients)} synthetic patients into {url}: {', '.join(patients)}\n")
     return 0
