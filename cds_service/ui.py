@@ -90,8 +90,9 @@ def _name(patient: Mapping[str, Any]) -> str:
             continue
         if isinstance(name.get("text"), str) and name["text"].strip():
             return _text(name["text"].strip())
-        given = name.get("given") if isinstance(name.get("given"), list) else []
-        parts = [p for p in [*given, name.get("family")] if isinstance(p, str) and p.strip()]
+        given = name.get("given")
+        words = [*(given if isinstance(given, list) else []), name.get("family")]
+        parts = [p for p in words if isinstance(p, str) and p.strip()]
         if parts:
             return _text(" ".join(parts))
     return ""
@@ -102,8 +103,8 @@ def patient_rows(bundle: Any) -> list[dict[str, str]]:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise UpstreamError("the demo FHIR server did not answer with a Bundle")
     rows: list[dict[str, str]] = []
-    entries = bundle.get("entry") if isinstance(bundle.get("entry"), list) else []
-    for entry in entries:
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
             continue
