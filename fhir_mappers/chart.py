@@ -17,9 +17,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fhir_mappers import care, conditions, medications, observations
+from fhir_mappers.ballot import Vote
 from fhir_mappers.collect import collect, reference
 from fhir_mappers.context import Context
-from fhir_mappers.model import DataIssue, MappedChart
+from fhir_mappers.model import DataIssue, MappedChart, MedicationUse
 from vte_rules.facts import Fact, FactError, PatientFacts
 
 READ_TYPES = frozenset({
@@ -41,6 +42,7 @@ def map_chart(*sources: Any, as_of: dt.date | None = None, patient_id: str | Non
     ctx.by_ref.update({reference(m): m for m in by_type.get("Medication", ())})
     _read_all(ctx, by_type)
     uses = medications.read(ctx, _meds(by_type))
+    _discount_measurements(ctx, uses)
     allergies = care.read_allergies(ctx, by_type.get("AllergyIntolerance", ()))
     services = care.read_service_requests(ctx, by_type.get("ServiceRequest", ()))
     facts = _facts(ctx)
@@ -64,6 +66,22 @@ def _read_all(ctx: Context, by_type: Mapping[str, list[dict[str, Any]]]) -> None
     for rtype in sorted(set(by_type) - READ_TYPES):
         ctx.issues.append(DataIssue(rtype, f"{len(by_type[rtype])} {rtype} resource(s) not "
                                     "used by the rules", "info"))
+
+
+def _discount_measurements(ctx: Context, uses: Iterable[MedicationUse]) -> None:
+    """A measurement the current treatment itself changes says nothing about the patient's
+    own state (an INR raised by warfarin is not hepatic insufficiency): it becomes unknown."""
+    current = {c for u in uses if not u.draft and u.status in ("active", "intended",
+                                                               "in-progress")
+               for c in u.concepts}
+    for rule in ctx.policy["measurements"].values():
+        blocking = current & set(rule.get("not_while_on", ()))
+        factor = rule.get("factor")
+        if not blocking or not factor or not ctx.ballot.voted(factor):
+            continue
+        evidence = tuple(e for v in ctx.ballot.votes[factor] for e in v.evidence)
+        ctx.ballot.votes[factor] = [Vote(None, evidence,
+                                         reason=str(rule["not_while_on_reason"]))]
 
 
 def _facts(ctx: Context) -> PatientFacts:

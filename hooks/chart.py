@@ -15,6 +15,16 @@ ANTICOAGULANTS = frozenset({"aspirin", "warfarin", "enoxaparin", "dalteparin", "
                             "lmwh", "heparin", "rivaroxaban", "apixaban", "dabigatran",
                             "edoxaban"})
 IMIDS = frozenset({"thalidomide", "lenalidomide", "pomalidomide"})
+# Which recommended regimens a current medication concept fulfils. Other DOACs count where the
+# consensus names a DOAC (it names rivaroxaban because of Chinese licensing, MM-RX-04).
+REGIMENS_OF: dict[str, set[str]] = {
+    "aspirin": {"aspirin"},
+    "warfarin": {"warfarin"},
+    **{c: {"lmwh-prophylactic", "lmwh-therapeutic"}
+       for c in ("enoxaparin", "dalteparin", "nadroparin", "lmwh", "heparin")},
+    **{c: {"rivaroxaban-prophylactic", "rivaroxaban-therapeutic"}
+       for c in ("rivaroxaban", "apixaban", "dabigatran", "edoxaban")},
+}
 
 
 class Use(Protocol):

@@ -32,15 +32,18 @@ def _bleeding_high(facts: Any) -> bool | None:
 
 
 def _suggestions(uuid: str, result: cmvt.CmvtAssessment, request: HookRequest,
-                 as_of: dt.date) -> list[dict[str, Any]]:
+                 diagnosed: dt.date, as_of: dt.date) -> list[dict[str, Any]]:
+    """Scans on the proposed days after the diagnosis (CMVT-04); days already past are left
+    out, so a chart opened late offers only the scans still ahead."""
     out = []
     regimens = {o.regimen for o in result.recommendation.options}
-    if Regimen.ULTRASOUND_SURVEILLANCE in regimens and result.surveillance_days:
+    days = [d for d in result.surveillance_days if diagnosed + dt.timedelta(days=d) >= as_of]
+    if Regimen.ULTRASOUND_SURVEILLANCE in regimens and days:
         actions = []
-        for day in result.surveillance_days:
+        for day in days:
             resource = suggestions.service_request(
                 Regimen.ULTRASOUND_SURVEILLANCE, request.patient_id, request.lang,
-                as_of + dt.timedelta(days=day), day)
+                diagnosed + dt.timedelta(days=day), day)
             actions.append({"type": "create", "description": resource["code"]["text"],
                             "resource": resource})
         label = msg("short", "ultrasound-surveillance")
@@ -63,7 +66,8 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
     names = [msg("short", o.regimen.value) for o in rec.options]
     options = Label(", ".join(n.en for n in names), "、".join(n.zh for n in names))
     risk = msg("risk_words", result.thrombosis_risk)
-    key = "cmvt_extended" if facts.flag("extension_to_proximal_veins") is True else "cmvt"
+    key = ("cmvt_extended" if facts.flag("extension_to_proximal_veins") is True
+           else "cmvt_non_isolated" if result.isolated is False else "cmvt")
     label = Label(msg("summary", key, risk=risk.en, options=options.en).en,
                   msg("summary", key, risk=risk.zh, options=options.zh).zh)
     anticoagulated = bool(current_anticoagulants(chart))
@@ -75,9 +79,10 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
               *[f"- {e.label.text(lang)} ({e.rule})" for e in result.duration_evidence],
               *[f"- {n}" for n in result.notes]]
     as_of = facts.as_of or dt.date.today()
+    diagnosed = facts["cmvt"].date or as_of
     return cards.card(uuid, label, "warning" if warn else "info", detail, "cmvt", "cmvt", lang,
                       links, [] if anticoagulated else _suggestions(uuid, result, request,
-                                                                     as_of),
+                                                                     diagnosed, as_of),
                       {"vte-cds": {"kind": KIND, "thrombosis_risk": result.thrombosis_risk,
                                    "isolated": result.isolated,
                                    "bleeding_high": result.bleeding_high,

@@ -12,9 +12,10 @@ from typing import Any
 
 from hooks import cards, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg
-from hooks.chart import Chart, current_anticoagulants, skipped_count
+from hooks.chart import REGIMENS_OF, Chart, Use, current_anticoagulants, skipped_count
 from vte_rules import duration, mm_vte, prophylaxis
 from vte_rules.derive import derive
+from vte_rules.duration import DurationAdvice
 from vte_rules.prophylaxis import ProphylaxisAssessment
 from vte_rules.regimens import DRUG_REGIMENS, Regimen
 from vte_rules.report import recommendation_brief, score_brief
@@ -32,18 +33,28 @@ def _options(pa: ProphylaxisAssessment) -> Label:
     return Label(", ".join(n.en for n in names), "、".join(n.zh for n in names))
 
 
-def _summary(pa: ProphylaxisAssessment, chart: Chart) -> tuple[Label, str]:
+def _in_place(pa: ProphylaxisAssessment, chart: Chart) -> list[Use]:
+    """Current antithrombotics that are among the recommended options (aspirin for a high-risk
+    patient is not prophylaxis in place: MM-RX-01)."""
+    accepted = {r.value for r in (o.regimen for o in pa.recommendation.options)}
+    return [u for u in current_anticoagulants(chart)
+            if any(REGIMENS_OF.get(c, set()) & accepted for c in u.concepts)]
+
+
+def _summary(pa: ProphylaxisAssessment, chart: Chart,
+             dur: DurationAdvice) -> tuple[Label, str]:
     vte, rec = pa.vte, pa.recommendation
     tier = msg("tiers", vte.category)
     points = _pts(vte.points) + ("+" if vte.tier.worst_case != vte.category else "")
-    on = current_anticoagulants(chart)
+    on = _in_place(pa, chart)
     if vte.category == "none":
         return msg("summary", "mm_could_be", points=points,
                    tier=msg("tiers", vte.tier.worst_case).en), "info"
     if on and rec.regimen in DRUG_REGIMENS:
         drug = on[0].text or on[0].concepts[0]
-        return msg("summary", "mm_on_prophylaxis", tier=tier.en, points=points,
-                   drug=drug), "info"
+        return _both(msg("summary", "mm_on_prophylaxis", tier="{tier}", points=points,
+                         drug=drug, next="{next}"),
+                     tier=tier, next=msg("duration_short", dur.action)), "info"
     if rec.regimen == Regimen.MECHANICAL:
         held = [h for h in _as_tuple(rec.extra.get("held_because")) if isinstance(h, Label)]
         why = Label("; ".join(h.en for h in held), "；".join(h.zh for h in held))
@@ -70,7 +81,7 @@ def _both(template: Label, **fields: Label) -> Label:
 
 def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
                  chart: Chart) -> list[dict[str, Any]]:
-    if current_anticoagulants(chart) or pa.vte.category == "none":
+    if _in_place(pa, chart) or pa.vte.category == "none":
         return []
     out = []
     for i, opt in enumerate(pa.recommendation.options):
@@ -86,7 +97,12 @@ def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
         else:
             continue
         label = suggestions.order_label(opt, chart.facts)
-        out.append(suggestions.create(uuid, label, resource, request.lang, recommended=i == 0))
+        cautious = "ADJ-02" in opt.rules
+        if cautious:  # the consensus gives no reduced dose: the clinician must choose it
+            note = msg("labels", "reduce_dose")
+            label = Label(f"{label.en} ({note.en})", f"{label.zh}（{note.zh}）")
+        out.append(suggestions.create(uuid, label, resource, request.lang,
+                                      recommended=i == 0 and not cautious))
     return out
 
 
@@ -94,13 +110,15 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
     facts = derive(chart.facts)
     if facts.flag("multiple_myeloma") is not True:
         return None
+    if facts.flag("acute_dvt") is True or facts.flag("acute_pe") is True:
+        return None  # established VTE: the treatment card applies, not prophylaxis
     pa = prophylaxis.assess(facts)
     if pa.vte.category == "none" and pa.vte.tier.worst_case == "none":
         return None
     lang = request.lang
     dur = duration.assess(facts, mm_vte.individual_risk_factor(pa.vte))
     uuid = card_uuid(KIND, request.hook_instance)
-    label, indicator = _summary(pa, chart)
+    label, indicator = _summary(pa, chart, dur)
     detail = [*cards.score_section("mm_vte", pa.vte, lang), "",
               *cards.score_section("bleeding", pa.bleeding, lang), "",
               *cards.recommendation_section(pa.recommendation, lang),
