@@ -19,7 +19,6 @@ from vte_rules.regimens import Recommendation
 from vte_rules.score import ScoreAssessment
 from vte_rules.tables import load_all
 
-
 _FIELDS: dict[type, tuple[str, ...] | None] = {}
 
 
