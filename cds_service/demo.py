@@ -39,6 +39,10 @@ def run(port: int, workdir: str | None, out: TextIO) -> int:
     from cds_service.embedded_fhir import FhirServer, sekmet_problem
     from cds_service.synthetic.loader import load_into
 
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the demo as Ctrl-C does, cleaning up both
+
+    signal.signal(signal.SIGTERM, _stop)
     problem = sekmet_problem()
     if problem is not None:
         out.write(f"vte-cds demo needs the embedded FHIR server ({problem}); install it with "
