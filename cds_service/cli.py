@@ -124,10 +124,14 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     from gunicorn.app.wsgiapp import run
 
+    # A gthread worker accepts as many connections as worker-connections allows and keeps
+    # them: a small limit spreads keep-alive clients over the workers instead of one taking all.
     sys.argv = ["gunicorn", "--bind", f"{args.host}:{args.port}", "--workers",
-                str(args.workers), "--threads", str(args.threads), "--access-logfile", "-",
-                "--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
-                "cds_service.wsgi:app"]
+                str(args.workers), "--threads", str(args.threads), "--worker-connections",
+                str(args.threads * 2), "cds_service.wsgi:app"]
+    if args.access_log:
+        sys.argv[1:1] = ["--access-logfile", "-", "--access-logformat",
+                         '%(h)s "%(r)s" %(s)s %(b)s %(M)sms']
     run()
     return 0
 
@@ -169,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--threads", type=int, default=4)
+    serve.add_argument("--access-log", action="store_true",
+                       help="log every request line (off by default: it costs throughput)")
     serve.add_argument("--dev", action="store_true",
                        help="Flask's development server instead of gunicorn")
     sub.add_parser("feedback-report", help="feedback per card kind, as JSON")

@@ -28,11 +28,13 @@ def normalise_base(url: str) -> str:
 
 class FhirClient:
     def __init__(self, session: requests.Session, allowlist: tuple[str, ...], timeout: float,
-                 max_pages: int, workers: int = 8) -> None:
+                 max_pages: int, workers: int = 48) -> None:
         self.session = session
         self.allowlist = frozenset(normalise_base(u) for u in allowlist if u.strip())
         self.timeout = timeout
         self.max_pages = max_pages
+        # enough threads for every prefetch key of every request thread at once: a query that
+        # waits for a thread would make the hook wait for two rounds instead of one
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fhir")
 
     def allowed(self, base: str) -> bool:

@@ -9,6 +9,7 @@ Every resource is checked against the R4B model before it is offered.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,9 +95,21 @@ def service_request(regimen: Regimen, patient_id: str, lang: str,
     return checked(resource)
 
 
+_VALIDATED: set[str] = set()
+
+
 def checked(resource: dict[str, Any]) -> dict[str, Any]:
-    """The resource, after the R4B model accepted it (a failure is a bug in this service)."""
-    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    """The resource, after the R4B model accepted it (a failure is a bug in this service).
+
+    Suggestions differ between patients only in ``subject``; a shape validated once is not
+    validated again (the set is bounded).
+    """
+    key = json.dumps({k: v for k, v in resource.items() if k != "subject"}, sort_keys=True)
+    if key not in _VALIDATED:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        if len(_VALIDATED) > 5000:
+            _VALIDATED.clear()
+        _VALIDATED.add(key)
     return resource
 
 
