@@ -128,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
     # them: a small limit spreads keep-alive clients over the workers instead of one taking all.
     sys.argv = ["gunicorn", "--bind", f"{args.host}:{args.port}", "--workers",
                 str(args.workers), "--threads", str(args.threads), "--worker-connections",
-                str(args.threads * 2), "cds_service.wsgi:app"]
+                str(args.threads * 4), "cds_service.wsgi:app"]
     if args.access_log:
         sys.argv[1:1] = ["--access-logfile", "-", "--access-logformat",
                          '%(h)s "%(r)s" %(s)s %(b)s %(M)sms']
