@@ -1,5 +1,8 @@
 """What every CDS service shares: the request, the service definition, text, card ids.
 
+Card text comes from the gettext catalogues in ``hooks/locale`` (see hooks/i18n.py), read once
+when this module is imported: a catalogue that lacks a language stops the service at start-up.
+
 Card uuids are stable: the same hook instance and card kind give the same uuid (golden files
 compare exactly). The last four hex digits carry the card kind's number, so feedback, which names
 only the card uuid, can be counted per card kind on any instance without storing issued cards.
@@ -15,12 +18,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from hooks import i18n
 from vte_rules.tables import Label
 
 NAMESPACE = uuid.UUID("8f3c5a8e-3d54-4f0a-9f1e-6b1d2f7c9a10")
 CARD_KINDS = ("mm-prophylaxis", "cmvt", "vte-treatment", "order-imid-no-prophylaxis",
               "order-aspirin-high-risk", "order-renal", "order-bleeding", "order-filter-cmvt",
               "order-treatment-dose")
+
+i18n.texts()  # read the catalogues once, now: a bad one stops the import (i18n.CatalogueError)
 
 
 @dataclass(frozen=True)
@@ -77,21 +83,30 @@ class Service:
 
 
 @functools.cache
-def _toml(name: str) -> Mapping[str, Any]:
-    return tomllib.loads((resources.files("hooks") / f"{name}.toml").read_text("utf-8"))
-
-
 def messages() -> Mapping[str, Any]:
-    return _toml("messages")
+    """Every card message by section and key, as ``{"en": ..., "zh": ...}`` (catalogue order)."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for (section, key), label in i18n.texts().items():
+        out.setdefault(section, {})[key] = {"en": label.en, "zh": label.zh}
+    return out
 
 
+@functools.cache
 def orders() -> Mapping[str, Any]:
-    return _toml("orders")
+    """``hooks/orders.toml`` (codes and routes) with each medication's and service's order text
+    from the catalogues, as ``text = {en = ..., zh = ...}``."""
+    data = tomllib.loads((resources.files("hooks") / "orders.toml").read_text("utf-8"))
+    for table, ctx in i18n.ORDER_CONTEXTS.items():
+        for name, spec in data.get(table, {}).items():
+            text = i18n.label(ctx, name)
+            spec["text"] = {"en": text.en, "zh": text.zh}
+    return data
 
 
 def msg(section: str, key: str, **fields: object) -> Label:
-    raw = messages()[section][key]
-    return Label(str(raw["en"]).format(**fields), str(raw["zh"]).format(**fields))
+    """A card message in both languages (``hooks/locale``), its ``{placeholders}`` filled."""
+    raw = i18n.label(section, key)
+    return Label(raw.en.format(**fields), raw.zh.format(**fields))
 
 
 def text(label: Label, lang: str) -> str:

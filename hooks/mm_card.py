@@ -48,8 +48,8 @@ def _summary(pa: ProphylaxisAssessment, chart: Chart,
     points = _pts(vte.points) + ("+" if vte.tier.worst_case != vte.category else "")
     on = _in_place(pa, chart)
     if vte.category == "none":
-        return msg("summary", "mm_could_be", points=points,
-                   tier=msg("tiers", vte.tier.worst_case).en), "info"
+        return _both(msg("summary", "mm_could_be", points=points, tier="{tier}"),
+                     tier=msg("tiers", vte.tier.worst_case)), "info"
     if on and rec.regimen in DRUG_REGIMENS:
         drug = on[0].text or on[0].concepts[0]
         return _both(msg("summary", "mm_on_prophylaxis", tier="{tier}", points=points,

@@ -44,10 +44,11 @@ def test_discovery_lists_the_three_services_with_prefetch_templates(client):
             s["prefetch"]["observations"]
 
 
+@pytest.mark.parametrize(("accept_language", "suffix"), [("en", ""), ("zh-CN", ".zh")])
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_golden_cards_for_named_scenarios(client, name):
+def test_golden_cards_for_named_scenarios(client, name, accept_language, suffix):
     build, service = SCENARIOS[name]
-    response = post(client, service, build())
+    response = post(client, service, build(), **{"Accept-Language": accept_language})
     assert response.status_code == 200
     cards = response.json["cards"]
     for card in cards:
@@ -56,11 +57,11 @@ def test_golden_cards_for_named_scenarios(client, name):
     for card in cards:
         for link in card.get("links", []):
             link["url"] = link["url"].rsplit("/", 1)[0] + "/<token>"
-    path = GOLDEN / f"{name}.json"
+    path = GOLDEN / f"{name}{suffix}.json"
     if REGENERATE:
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(cards, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    assert cards == json.loads(path.read_text("utf-8")), f"cards changed for {name}"
+    assert cards == json.loads(path.read_text("utf-8")), f"cards changed for {name}{suffix}"
 
 
 def test_myeloma_card_cites_rules_and_evidence_and_offers_valid_orders(client):
