@@ -58,16 +58,16 @@ class CodeMap:
     def concepts(self) -> set[str]:
         return {r.concept for r in self.rows}
 
-    def match_coding(self, system: str | None, code: str | None) -> set[str]:
+    def match_coding(self, system: str | None, code: str | None) -> frozenset[str]:
         if not system or not code:
-            return set()
+            return frozenset()
         key = (system, code)
         cached = self.memo.get(key)
         if cached is None:
             if len(self.memo) >= MEMO_LIMIT:  # bounded: codes come from callers
                 self.memo.clear()
             cached = self.memo[key] = frozenset(self._match_coding(system, code))
-        return set(cached)
+        return cached
 
     def _match_coding(self, system: str, code: str) -> set[str]:
         system = canonical_system(system)
@@ -89,6 +89,9 @@ class CodeMap:
         Tolerates the shapes real systems send: a single Coding object, a list of
         CodeableConcepts, codings without a system.
         """
+        quick = self._match_single(codeable)
+        if quick is not None:
+            return quick
         found: list[Match] = []
         texts: list[str] = []
         for concept in _codeables(codeable):
@@ -103,6 +106,23 @@ class CodeMap:
         if found:
             return found
         return [Match(c, f"text:{t}") for t in texts for c in sorted(self.match_text(t))]
+
+
+    def _match_single(self, codeable: Any) -> list[Match] | None:
+        """The common shape, one coding and nothing else, answered from the memo; None when
+        the general path is needed (several codings, text, or no code hit with a display)."""
+        if not isinstance(codeable, dict) or len(codeable) != 1:
+            return None
+        codings = codeable.get("coding")
+        if not isinstance(codings, list) or len(codings) != 1:
+            return None
+        coding = codings[0]
+        if not isinstance(coding, dict) or "display" in coding:
+            return None
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(system, str) or not isinstance(code, str):
+            return None
+        return [Match(c, f"{system}|{code}") for c in sorted(self.match_coding(system, code))]
 
 
 def _str(value: Any) -> str | None:

@@ -118,13 +118,14 @@ def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
     for raw in observations:
         if raw.get("status") not in VALID_STATUS:
             continue
-        if _finding_code(raw, system):
-            obs = ctx.accept(raw)
-            if obs is not None:
-                _finding(ctx, obs, system)
-            continue
         matches = cmap.match(raw.get("code"))
-        if not matches or not ctx.same_patient(raw):
+        if not matches:
+            if _finding_code(raw, system):
+                obs = ctx.accept(raw)
+                if obs is not None:
+                    _finding(ctx, obs, system)
+            continue
+        if not ctx.same_patient(raw):
             continue
         for m in matches:
             if m.concept in _SEROLOGY:
