@@ -16,7 +16,7 @@ import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from cds_service import auth, config, routes, ui
+from cds_service import auth, config, feedback_view, routes, smart, ui
 from cds_service.errors import CdsError, PayloadTooLarge
 from cds_service.fhir_client import FhirClient
 from cds_service.state import Components
@@ -69,6 +69,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(routes.bp)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(smart.bp)
+    app.register_blueprint(feedback_view.bp)
 
     @app.errorhandler(CdsError)
     def _cds_error(error: CdsError) -> tuple[Response, int]:
