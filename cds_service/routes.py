@@ -174,7 +174,7 @@ def _links(chart: MappedChart) -> Links:
     def make() -> str:
         return f"{base}/assessments/view/{cache.put(chart)}"
 
-    return Links(make)
+    return Links(make, f"{base}/smart/launch")
 
 
 @bp.post("/cds-services/<service_id>")

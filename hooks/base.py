@@ -54,6 +54,7 @@ class Links:
     """
 
     make_assessment_url: Callable[[], str] | None = None
+    smart_launch_url: str | None = None
     _url: str | None = None
 
     def assessment_url(self) -> str | None:

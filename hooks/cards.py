@@ -110,7 +110,13 @@ def card(uuid: str, summary_label: Label, indicator: str, detail: list[str], sou
         out["suggestions"] = suggestions
         out["selectionBehavior"] = "at-most-one"
     url = links.assessment_url()
+    found = []
     if url:
-        out["links"] = [{"label": msg("labels", "full_assessment").text(lang),
-                         "url": url, "type": "absolute"}]
+        found.append({"label": msg("labels", "full_assessment").text(lang), "url": url,
+                      "type": "absolute"})
+    if links.smart_launch_url:
+        found.append({"label": msg("labels", "smart_app").text(lang),
+                      "url": links.smart_launch_url, "type": "smart"})
+    if found:
+        out["links"] = found
     return out
