@@ -89,7 +89,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[Response, int]:
-        log.error("unhandled %s on %s %s", type(error).__name__, request.method, request.path)
+        rule = request.url_rule.rule if request.url_rule else "unknown route"
+        # the route rule, not the path: a path can carry an assessment link's token
+        log.error("unhandled %s on %s %s", type(error).__name__, request.method, rule)
         return _error_response(CdsError())
 
     @app.after_request
