@@ -16,7 +16,7 @@ import requests
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from cds_service import auth, config, feedback_view, routes, smart, ui
+from cds_service import auth, config, feedback_view, openapi, routes, smart, ui
 from cds_service.errors import CdsError, PayloadTooLarge
 from cds_service.fhir_client import FhirClient
 from cds_service.state import Components
@@ -71,6 +71,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ui.bp)
     app.register_blueprint(smart.bp)
     app.register_blueprint(feedback_view.bp)
+    app.register_blueprint(openapi.bp)
 
     @app.errorhandler(CdsError)
     def _cds_error(error: CdsError) -> tuple[Response, int]:
@@ -93,6 +94,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # the route rule, not the path: a path can carry an assessment link's token
         log.error("unhandled %s on %s %s", type(error).__name__, request.method, rule)
         return _error_response(CdsError())
+
+    @app.after_request
+    def _route_header(response: Response) -> Response:
+        """The matched route (``/assessments/view/<token>``), for the access log."""
+        response.headers["X-Vte-Route"] = request.url_rule.rule if request.url_rule else "-"
+        return response
 
     @app.after_request
     def _cors(response: Response) -> Response:

@@ -130,8 +130,9 @@ def _serve(args: argparse.Namespace) -> int:
                 str(args.workers), "--threads", str(args.threads), "--worker-connections",
                 str(args.threads * 4), "cds_service.wsgi:app"]
     if args.access_log:
+        # the route, not the path: a path can hold a card link's token
         sys.argv[1:1] = ["--access-logfile", "-", "--access-logformat",
-                         '%(h)s "%(r)s" %(s)s %(b)s %(M)sms']
+                         '%(h)s %(m)s %({x-vte-route}o)s %(s)s %(b)s %(M)sms']
     run()
     return 0
 

@@ -158,9 +158,9 @@ def _instant(value: Any, where: str) -> datetime:
     micro = (fraction or "0")[:6].ljust(6, "0")
     try:
         parsed = datetime.fromisoformat(f"{seconds}.{micro}{'+00:00' if zone == 'Z' else zone}")
-    except ValueError:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # 9999-12-31T23:59-01:00 is past the calendar in UTC
         raise BadRequest(message) from None
-    return parsed.astimezone(UTC)
 
 
 def _suggestions(value: Any, where: str) -> tuple[str, ...]:

@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,7 +50,18 @@ class FhirClient:
                             "fetched")
         futures = {key: self.pool.submit(self._get_all, normalise_base(base), token, query)
                    for key, query in queries.items()}
-        return {key: future.result() for key, future in futures.items()}
+        # a total deadline of 1.5 timeouts for all queries together (they run in parallel):
+        # the per-request timeout bounds each socket read, and a server trickling bytes could
+        # otherwise hold the hook for many timeouts
+        deadline = time.monotonic() + self.timeout * 1.5
+        results = {}
+        for key, future in futures.items():
+            try:
+                results[key] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout as exc:
+                raise PrefetchUnavailable(
+                    f"FHIR server timed out for {_kind(queries[key])} (too slow)") from exc
+        return results
 
     def _headers(self, token: str | None) -> dict[str, str]:
         headers = {"Accept": "application/fhir+json"}
@@ -56,15 +69,17 @@ class FhirClient:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    def _get(self, url: str, token: str | None, what: str) -> Any:
+    def _get(self, url: str, token: str | None, what: str, read: bool = False) -> Any:
         try:
-            response = self.session.get(url, headers=self._headers(token), timeout=self.timeout)
+            # no redirects: an allow-listed server must not send the token elsewhere
+            response = self.session.get(url, headers=self._headers(token), timeout=self.timeout,
+                                        allow_redirects=False)
         except requests.Timeout as exc:
             raise PrefetchUnavailable(f"FHIR server timed out for {what}") from exc
         except requests.RequestException as exc:
             raise PrefetchUnavailable(f"FHIR server unreachable for {what}") from exc
-        if response.status_code == 404 and "?" not in what:
-            return None
+        if response.status_code == 404 and read:
+            return None  # a read of a resource that does not exist: nothing to map
         if response.status_code != 200:
             raise PrefetchUnavailable(
                 f"FHIR server answered {response.status_code} for {what}")
@@ -74,11 +89,17 @@ class FhirClient:
             raise PrefetchUnavailable(f"FHIR server sent no JSON for {what}") from exc
 
     def _get_all(self, base: str, token: str | None, query: str) -> Any:
-        what = query.split("?")[0]
-        first = self._get(f"{base}/{query.lstrip('/')}", token, query if "?" not in query
-                          else f"{what} search")
-        if not isinstance(first, dict) or first.get("resourceType") != "Bundle":
+        what = _kind(query)
+        search = "?" in query
+        first = self._get(f"{base}/{query.lstrip('/')}", token,
+                          f"{what} search" if search else f"{what} read", read=not search)
+        if not search:
+            if first is not None and (not isinstance(first, dict)
+                                      or first.get("resourceType") != what):
+                raise PrefetchUnavailable(f"FHIR server sent no {what} for the {what} read")
             return first
+        if not isinstance(first, dict) or first.get("resourceType") != "Bundle":
+            raise PrefetchUnavailable(f"FHIR server sent no Bundle for the {what} search")
         entries = list(first.get("entry") or [])
         page, link = 1, _next_link(first)
         while link and page < self.max_pages:
@@ -103,6 +124,14 @@ def _next_link(bundle: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _kind(query: str) -> str:
+    """The resource type a query asks for (never its ids or parameters: they name the
+    patient)."""
+    return query.split("?")[0].split("/")[0] or "resource"
+
+
 def _same_server(url: str, base: str) -> bool:
     a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, a.netloc) == (b.scheme, b.netloc) and a.path.startswith(b.path)
+    path = b.path.rstrip("/")
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc) and (
+        a.path == path or a.path.startswith(path + "/"))

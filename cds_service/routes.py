@@ -85,17 +85,28 @@ def _service(service_id: str) -> Service:
     return service
 
 
+def _text_ok(value: str) -> bool:
+    """Encodable as UTF-8 (JSON can carry lone surrogates that no text can)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _hook_request(service: Service, body: Mapping[str, Any]) -> HookRequest:
     if body.get("hook") != service.hook:
         raise BadRequest(f"this service answers the {service.hook} hook")
     instance = body.get("hookInstance")
-    if not isinstance(instance, str) or not instance or len(instance) > 100:
+    if not isinstance(instance, str) or not instance or len(instance) > 100 or \
+            not _text_ok(instance):
         raise BadRequest("hookInstance must be a non-empty string")
     context = body.get("context")
     if not isinstance(context, dict):
         raise BadRequest("context must be an object")
     patient = context.get("patientId")
-    if not isinstance(patient, str) or not patient or len(patient) > 64:
+    if not isinstance(patient, str) or not patient or len(patient) > 64 or \
+            not _text_ok(patient):
         raise BadRequest("context.patientId must be a non-empty string")
     if service.hook in ORDER_HOOKS and not isinstance(context.get("draftOrders"), dict):
         raise BadRequest("context.draftOrders must be a Bundle object")
@@ -246,7 +257,8 @@ def view(token: str) -> Response:
     document["data_issues"] = to_data(chart.issues)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(document)
-    pretty = html.escape(json.dumps(document, ensure_ascii=False, indent=2))
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    pretty = html.escape(text.encode("utf-8", "replace").decode("utf-8"))
     page = ("<!doctype html><meta charset='utf-8'><title>VTE assessment</title>"
             f"<h1>VTE assessment</h1><pre>{pretty}</pre>")
     return Response(page, mimetype="text/html")

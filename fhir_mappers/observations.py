@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,19 @@ def _kind(concept: str) -> str:
     return "d_dimer" if concept in _D_DIMER else concept
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _finite(value: Any) -> float | None:
+    """A JSON number as a float; None for one no float can hold (a 400-digit integer)."""
+    try:
+        number = float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _reading(ctx: Context, obs: Mapping[str, Any], concept: str) -> Reading | None:
     ref = reference(obs)
     qty = obs.get("valueQuantity")
@@ -65,9 +79,13 @@ def _reading(ctx: Context, obs: Mapping[str, Any], concept: str) -> Reading | No
     if day is None:
         ctx.issues.append(DataIssue(ref, f"{concept}: no effective date"))
         return None
+    value = _finite(qty["value"])
+    if value is None:
+        ctx.issues.append(DataIssue(ref, f"{concept}: value out of range"))
+        return None
     feu = {"d_dimer_feu": True, "d_dimer_ddu": False}.get(concept)
-    result = units.normalise(_kind(concept), float(qty["value"]), qty.get("unit"),
-                             qty.get("code"), qty.get("system"), feu=feu)
+    result = units.normalise(_kind(concept), value, _text(qty.get("unit")),
+                             _text(qty.get("code")), _text(qty.get("system")), feu=feu)
     if isinstance(result, units.UnitProblem):
         ctx.issues.append(DataIssue(ref, f"{concept}: {result.reason}"))
         return None
@@ -116,7 +134,8 @@ def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
     candidates: dict[str, list[tuple[dt.date, str, Mapping[str, Any]]]] = {}
     serology: list[tuple[str, Mapping[str, Any]]] = []
     for raw in observations:
-        if raw.get("status") not in VALID_STATUS:
+        status = raw.get("status")
+        if not isinstance(status, str) or status not in VALID_STATUS:
             continue
         matches = cmap.match(raw.get("code"))
         if not matches:
@@ -205,18 +224,21 @@ def _codes(values: Any) -> set[str]:
     for concept in items:
         if not isinstance(concept, Mapping):
             continue
-        for coding in concept.get("coding") or []:
+        codings = concept.get("coding")
+        for coding in codings if isinstance(codings, list) else []:
             if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
                 found.add(coding["code"])
     return found
 
 
 def _upper_limit(ctx: Context, reading: Reading) -> tuple[float | None, str | None]:
-    for rng in reading.resource.get("referenceRange") or []:
+    ranges = reading.resource.get("referenceRange")
+    for rng in ranges if isinstance(ranges, list) else []:
         high = rng.get("high") if isinstance(rng, Mapping) else None
-        if isinstance(high, Mapping) and isinstance(high.get("value"), int | float):
-            norm = units.normalise("d_dimer", float(high["value"]), high.get("unit"),
-                                   high.get("code"), high.get("system"), feu=None)
+        limit = _finite(high.get("value")) if isinstance(high, Mapping) else None
+        if isinstance(high, Mapping) and limit is not None:
+            norm = units.normalise("d_dimer", limit, _text(high.get("unit")),
+                                   _text(high.get("code")), _text(high.get("system")), feu=None)
             if isinstance(norm, units.Normalised):
                 return norm.value, None
     rule = ctx.policy["measurements"]["d_dimer"]
@@ -270,7 +292,8 @@ def _serology(ctx: Context, results: list[tuple[str, Mapping[str, Any]]]) -> Non
 
 def _finding_code(obs: Mapping[str, Any], system: str) -> str | None:
     code = obs.get("code")
-    for coding in (code.get("coding") or []) if isinstance(code, Mapping) else []:
+    codings = code.get("coding") if isinstance(code, Mapping) else None
+    for coding in codings if isinstance(codings, list) else []:
         if isinstance(coding, Mapping) and coding.get("system") == system:
             value = coding.get("code")
             return value if isinstance(value, str) else None
@@ -310,9 +333,9 @@ def _finding_value(obs: Mapping[str, Any], kind: str) -> bool | float | str | No
     qty = obs.get("valueQuantity")
     if kind == "number":
         if isinstance(qty, Mapping) and isinstance(qty.get("value"), int | float):
-            return float(qty["value"])
+            return _finite(qty["value"])
         if isinstance(obs.get("valueInteger"), int):
-            return float(obs["valueInteger"])
+            return _finite(obs["valueInteger"])
     if kind == "choice":
         if isinstance(obs.get("valueString"), str):
             return str(obs["valueString"])

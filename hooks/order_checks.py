@@ -75,7 +75,7 @@ def _tier_suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest
             continue
         label = suggestions.order_label(opt, facts)
         suggestion = suggestions.create(uuid, label, resource, request.lang, recommended=i == 0)
-        for ref in replace:
+        for ref in filter(suggestions.deletable, replace):
             suggestion["actions"].append({"type": "delete", "description": msg(
                 "labels", "delete_draft").text(request.lang), "resourceId": [ref]})
         out.append(suggestion)
@@ -147,7 +147,8 @@ def _renal(request: HookRequest, chart: Chart, facts: PatientFacts,
     if riva:
         detail = [severe.extra["rivaroxaban_ruled_out"][lang[:2]], f"eGFR: {_pts(egfr)} "
                   f"({evidence})", severe.extra["lmwh_caution"][lang[:2]]]
-        offered = [suggestions.delete_draft("", u.reference, lang) for u in riva]
+        offered = [suggestions.delete_draft("", u.reference, lang) for u in riva
+                   if suggestions.deletable(u.reference)]
         out.append(_card("order-renal", request, _fill("rivaroxaban_gfr", egfr=_plain(
             _pts(egfr))), "critical", detail, "mm_adjustments", links, offered,
             {"rule": "ADJ-02"}, "rivaroxaban"))
@@ -189,7 +190,8 @@ def _filter(request: HookRequest, chart: OrderChart, facts: PatientFacts,
         return None
     advice = cmvt.assess(facts).filter_advice
     detail = [f"{advice.label.text(request.lang)} ({advice.rule})"]
-    offered = [suggestions.delete_draft("", s.reference, request.lang) for s in filters]
+    offered = [suggestions.delete_draft("", s.reference, request.lang) for s in filters
+               if suggestions.deletable(s.reference)]
     return _card("order-filter-cmvt", request, msg("order", "filter_cmvt"), "warning", detail,
                  "cmvt", links, offered, {"rule": "CMVT-09"})
 

@@ -113,7 +113,7 @@ def checked(resource: dict[str, Any]) -> dict[str, Any]:
     return resource
 
 
-__all__ = ["checked", "create", "delete_draft", "medication_request", "order_label",
+__all__ = ["checked", "create", "deletable", "delete_draft", "medication_request", "order_label",
            "service_request", "suggestion_uuid"]
 
 
@@ -123,6 +123,13 @@ def create(card: str, label: Label, resource: dict[str, Any], lang: str,
             "isRecommended": recommended,
             "actions": [{"type": "create", "description": label.text(lang),
                          "resource": resource}]}
+
+
+def deletable(reference: str) -> bool:
+    """A draft the EHR can delete: ``Type/id`` with an id (a draft sent without an id is
+    named ``Type#position`` by the mapper and cannot be the target of a delete action)."""
+    rtype, _, rid = reference.partition("/")
+    return bool(rtype and rid) and "#" not in reference
 
 
 def delete_draft(card: str, reference: str, lang: str) -> dict[str, Any]:
