@@ -9,21 +9,10 @@ on the same machine, so the ratio is what to compare across machines.
 from __future__ import annotations
 
 import json
-import statistics
-import time
-from collections.abc import Callable
 
+from bench.hooks_inprocess import median_seconds
 from fhir_mappers.chart import map_chart
 from tests.fhir_mappers.big_chart import AS_OF, PATIENT, build
-
-
-def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run(sizes: tuple[int, ...] = (50, 500, 5000)) -> list[dict[str, float]]:
@@ -31,8 +20,8 @@ def run(sizes: tuple[int, ...] = (50, 500, 5000)) -> list[dict[str, float]]:
     for size in sizes:
         raw = json.dumps(build(size)).encode()
         repeat = max(5, 2000 // size)
-        floor = _median_seconds(lambda raw=raw: json.loads(raw), repeat)  # type: ignore[misc]
-        mapped = _median_seconds(
+        floor = median_seconds(lambda raw=raw: json.loads(raw), repeat)  # type: ignore[misc]
+        mapped = median_seconds(
             lambda raw=raw: map_chart(json.loads(raw), as_of=AS_OF,  # type: ignore[misc]
                                       patient_id=PATIENT), repeat)
         rows.append({"resources": size, "json_us_per_resource": floor / size * 1e6,

@@ -17,19 +17,18 @@ import hmac
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
 from cds_service import feedback as store_module
-from cds_service.errors import Forbidden, NotFound, Unauthorized
+from cds_service.errors import Forbidden, Unauthorized
+from cds_service.pages import static_page
 from cds_service.state import components
 from hooks.cards import override_reasons
 
 bp = Blueprint("feedback_view", __name__, static_folder="static/feedback",
                static_url_path="/feedback-view/static")
 
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 @bp.record_once
@@ -95,14 +94,7 @@ def report_data(rows: list[store_module.ReportRow]) -> dict[str, Any]:
 
 @bp.get("/feedback-view")
 def page() -> Response:
-    static = bp.static_folder
-    if static is None:  # pragma: no cover - the blueprint always has its folder
-        raise NotFound("the feedback view is not installed")
-    response = send_from_directory(static, "index.html", max_age=0)
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return static_page(bp, "index.html")
 
 
 @bp.get("/feedback-view/data")

@@ -19,11 +19,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
 
 from cds_service.errors import Forbidden, NotFound, UpstreamError
 from cds_service.fhir_client import normalise_base
+from cds_service.pages import static_page
 
 bp = Blueprint("ui", __name__, static_folder="static", static_url_path="/ui/static")
 
@@ -33,8 +34,6 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _TEXT_LIMIT = 80
 # Only this origin's own files, scripts and calls; no inline script or style; not framable.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
 @bp.record_once
@@ -59,14 +58,7 @@ def _allow_listed(url: str) -> bool:
 
 @bp.get("/")
 def index() -> Response:
-    static = bp.static_folder
-    if static is None:  # pragma: no cover - the blueprint always has its folder
-        raise NotFound("the demo page is not installed")
-    response = send_from_directory(static, "index.html", max_age=0)
-    response.headers["Content-Security-Policy"] = CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return static_page(bp, "index.html")
 
 
 @bp.get("/ui/config")
