@@ -51,6 +51,23 @@ def _authenticate() -> None:
         authenticator.verify(request.headers.get("Authorization"), _url())
 
 
+MAX_DEPTH = 64  # FHIR nests a dozen levels; deeper input only serves to exhaust the stack
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON nests deeper than ``limit`` (iterative: no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
+
+
 def _body() -> dict[str, Any]:
     try:
         body = json.loads(request.get_data(cache=False) or b"null")
@@ -58,6 +75,8 @@ def _body() -> dict[str, Any]:
         raise BadRequest("request body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
+    if _too_deep(body):
+        raise BadRequest(f"request body nests deeper than {MAX_DEPTH} levels")
     return body
 
 

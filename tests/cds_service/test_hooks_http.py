@@ -265,3 +265,14 @@ def test_assessments_endpoint_takes_a_bundle_and_leaves_out_what_does_not_apply(
 def test_the_readme_example_requests_match_their_scenarios(name, build):
     path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.json"
     assert json.loads(path.read_text("utf-8")) == build()
+
+
+def test_json_nested_deeper_than_any_fhir_resource_is_a_400(client):
+    body = myeloma_on_lenalidomide_dexamethasone()
+    value: object = 1
+    for _ in range(300):  # parses fine, but would exhaust the stack further down
+        value = [value]
+    body["prefetch"]["observations"]["entry"][0]["resource"]["valueQuantity"]["value"] = value
+    response = post(client, "vte-patient-view", body)
+    assert response.status_code == 400
+    assert "nests deeper than 64 levels" in response.json["message"]
