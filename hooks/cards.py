@@ -65,7 +65,8 @@ def recommendation_section(rec: Recommendation, lang: str) -> list[str]:
         lines.extend(f"  - {c.text(lang)}" for c in opt.cautions)
     if rec.ruled_out:
         lines += ["", msg("detail", "ruled_out").text(lang)]
-        lines.extend(f"- {r.regimen.value}: {r.reason.text(lang)} ({r.rule})"
+        lines.extend(f"- {msg('short', r.regimen.value).text(lang)}: {r.reason.text(lang)} "
+                     f"({r.rule})"
                      for r in rec.ruled_out)
     if rec.duration:
         lines += ["", f"{msg('detail', 'duration').text(lang)} {rec.duration.text(lang)}"]
