@@ -24,14 +24,15 @@ from fhir_mappers import dates, egfr, units
 from fhir_mappers.ballot import Vote
 from fhir_mappers.codes import load_map
 from fhir_mappers.collect import reference
-from fhir_mappers.context import Context
+from fhir_mappers.context import Context, policy
 from fhir_mappers.model import DataIssue
 from vte_rules.tables import load_factor_catalogue
 
 VALID_STATUS = frozenset({"final", "amended", "corrected"})
-_POSITIVE = frozenset({"POS", "H", "HH", "HU", "A", "AA", "10828004", "52101004"})
-_NEGATIVE = frozenset({"NEG", "N", "L", "260385009", "2667000"})
-_MARKED = frozenset({"HH", "HU", "AA"})
+_FLAGS = policy()["interpretation"]
+_POSITIVE = frozenset(_FLAGS["positive"])
+_NEGATIVE = frozenset(_FLAGS["negative"])
+_MARKED = frozenset(_FLAGS["marked"])
 _D_DIMER = ("d_dimer", "d_dimer_feu", "d_dimer_ddu")
 _SEROLOGY = {"lupus_anticoagulant": "lupus_anticoagulant",
              "anticardiolipin": "anticardiolipin_antibody"}

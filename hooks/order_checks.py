@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from hooks import cards, suggestions
-from hooks.base import HookRequest, Links, card_uuid, msg
+from hooks.base import HookRequest, Links, card_uuid, msg, orders
 from hooks.chart import ANTICOAGULANTS, IMIDS, Chart, Use
 from vte_rules import bleeding, cmvt, prophylaxis, treatment
 from vte_rules.derive import derive
@@ -205,7 +205,8 @@ def _phase_matches(use: Use, phases: Sequence[treatment.Phase]) -> bool | None:
         amount = phase.computed_amount if phase.per_kg else phase.amount
         if amount is None:
             return True  # warfarin: titrated to INR, nothing to compare
-        tolerance = 0.1 * amount if phase.per_kg else 0.0  # syringe sizes round weight doses
+        allowance = float(orders()["dose_check"]["weight_based_relative_tolerance"])
+        tolerance = allowance * amount if phase.per_kg else 0.0
         if abs(mg - amount) <= tolerance and per_day == phase.doses_per_day:
             return True
     return False
