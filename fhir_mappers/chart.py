@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fhir_mappers import care, conditions, medications, observations
+from fhir_mappers import cancer, care, conditions, medications, observations
 from fhir_mappers.ballot import Vote
 from fhir_mappers.collect import collect, reference
 from fhir_mappers.context import Context
@@ -42,6 +42,7 @@ def map_chart(*sources: Any, as_of: dt.date | None = None, patient_id: str | Non
     ctx.by_ref.update({reference(m): m for m in by_type.get("Medication", ())})
     _read_all(ctx, by_type)
     uses = medications.read(ctx, _meds(by_type))
+    cancer.decide(ctx, uses)
     _discount_measurements(ctx, uses)
     allergies = care.read_allergies(ctx, by_type.get("AllergyIntolerance", ()))
     services = care.read_service_requests(ctx, by_type.get("ServiceRequest", ()))

@@ -5,8 +5,20 @@
   inactive/remission/resolved: only its ``history`` factors are. A missing clinicalStatus is read
   as active, with a warning.
 - ``within_days``: a present condition older than that is ``older`` (false or unknown).
-- When Conditions were received and nothing set a factor that the policy marks
-  ``absent_if_not_found``, the factor is False with the assumption "not on the problem list".
+- ``by_date``: the condition counts by its dates, whatever its status (a bleed within 3 months
+  counts for Table 6 whether the Condition is still active or already resolved).
+- ``replaces``: a more specific concept of the same code wins (a calf muscular vein thrombosis
+  code sits under the DVT codes; it is not also a proximal or axial DVT).
+- VTE episodes: the newest active DVT, PE or CMVT is the index event (the one the cards are
+  about); an active entry whose onset lies more than ``episodes.separate_days`` before it, and
+  every resolved or inactive one, is a prior episode. Only prior episodes and personal-history
+  codes make a history of VTE.
+- Absence: when Conditions were received, a factor the policy marks ``absent_if_not_found`` is
+  False ("not on the problem list") only if every entry could be read. An entry with no
+  recognised code makes those factors unknown instead, and says which entry it was; an ICD-10
+  entry is read for every concept that has ICD-10 ranges (they cover whole categories).
+- Cancer: entries are kept for `fhir_mappers.cancer`, which decides activity once the
+  medications are known.
 - Myeloma: earliest onset gives months since diagnosis; ICD-10-CM C90.00/.01/.02 give response
   and relapse where coded (remission is not necessarily CR, so C90.01 leaves CR unknown).
 """
@@ -15,16 +27,26 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fhir_mappers import dates
 from fhir_mappers.ballot import Vote
-from fhir_mappers.codes import load_map
+from fhir_mappers.codes import CodeMap, is_icd10, load_map
 from fhir_mappers.collect import reference
-from fhir_mappers.context import Context
+from fhir_mappers.context import CancerEntry, Context, policy
 from fhir_mappers.model import DataIssue
 
 _DAYS_PER_MONTH = 30.4375  # calendar average, to turn a date difference into months
+VTE_CONCEPTS = frozenset({"dvt", "dvt_proximal", "dvt_distal", "cmvt", "pe"})
+
+
+@dataclass(frozen=True)
+class _Episode:
+    ref: str
+    concepts: frozenset[str]
+    active: bool
+    onset: dt.date | None
 
 
 def _status(concept: Any) -> str | None:
@@ -39,17 +61,50 @@ def _onset(cond: Mapping[str, Any]) -> dt.date | None:
     return dates.first(cond, "onsetDateTime", "onsetPeriod", "recordedDate")
 
 
+def _abated(cond: Mapping[str, Any]) -> dt.date | None:
+    return dates.first(cond, "abatementDateTime", "abatementPeriod")
+
+
+def concepts_of(cmap: CodeMap, code: Any) -> set[str]:
+    """The concepts of a Condition's code, the most specific kept (``replaces``)."""
+    rules = _rules()
+    found = {m.concept for m in cmap.match(code)}
+    refine = set(rules.get("text_refines", ()))
+    found |= {c for t in _texts(code) for c in cmap.match_text(t) if c in refine}
+    for concept in list(found):
+        found -= set(rules["concepts"].get(concept, {}).get("replaces", ()))
+    return found
+
+
+def _texts(code: Any) -> list[str]:
+    if not isinstance(code, Mapping):
+        return []
+    out = [code["text"]] if isinstance(code.get("text"), str) else []
+    for coding in code.get("coding") or []:
+        if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
+            out.append(coding["display"])
+    return out
+
+
+def _rules() -> Mapping[str, Any]:
+    return policy()["conditions"]
+
+
 def read(ctx: Context, conditions: Iterable[Mapping[str, Any]]) -> None:
     rules = ctx.policy["conditions"]
     cmap = load_map("conditions")
     mm_onsets: list[tuple[dt.date, str]] = []
+    episodes: list[_Episode] = []
     for raw in conditions:
-        matches = cmap.match(raw.get("code"))
-        if not matches:
-            continue
+        found = concepts_of(cmap, raw.get("code"))
         ref = reference(raw)
         if _status(raw.get("verificationStatus")) in rules["refuted_verification"]:
-            ctx.issues.append(DataIssue(ref, "refuted or entered in error; not used", "info"))
+            if found:
+                ctx.issues.append(DataIssue(ref, "refuted or entered in error; not used",
+                                            "info"))
+            continue
+        if not found:
+            _unread(ctx, raw, cmap)
             continue
         cond = ctx.accept(raw)
         if cond is None:
@@ -58,12 +113,53 @@ def read(ctx: Context, conditions: Iterable[Mapping[str, Any]]) -> None:
         if status is None:
             ctx.issues.append(DataIssue(ref, "no clinicalStatus; read as active", "warning"))
             status = "active"
-        for concept in dict.fromkeys(m.concept for m in matches):
+        onset = _onset(cond)
+        vte = frozenset(found & VTE_CONCEPTS)
+        if vte and status in (*rules["active_status"], *rules["history_status"]):
+            episodes.append(_Episode(ref, vte, status in rules["active_status"], onset))
+        for concept in sorted(found - VTE_CONCEPTS):
             _vote_concept(ctx, concept, status, cond, ref)
-            if concept == "multiple_myeloma" and _onset(cond):
-                mm_onsets.append((_onset(cond) or ctx.as_of, ref))
+        if found & set(rules["cancer_concepts"]):
+            ctx.cancers.append(CancerEntry(ref, frozenset(found), status, onset,
+                                           _abated(cond)))
+        if "multiple_myeloma" in found and onset:
+            mm_onsets.append((onset, ref))
+    _episodes(ctx, episodes)
     _absent(ctx)
     _mm_months(ctx, mm_onsets)
+
+
+def _unread(ctx: Context, raw: Mapping[str, Any], cmap: CodeMap) -> None:
+    """An entry that matched no concept: which factors it could still be, now unknown."""
+    cond = ctx.accept(raw)
+    if cond is None:
+        return
+    ref = reference(cond)
+    icd = any(is_icd10(c.get("system"), c.get("code")) for c in _codings(cond.get("code")))
+    read_by_icd = cmap.icd_concepts() if icd else set()
+    could_be = [name for name, entry in ctx.policy["conditions"]["concepts"].items()
+                if entry.get("absent_if_not_found") and name not in read_by_icd]
+    if not could_be:
+        return
+    why = "no ICD-10 range for it" if icd else "code system or code not recognised"
+    ctx.unread_conditions.append(ref)
+    ctx.issues.append(DataIssue(ref, f"condition could not be read ({why}); the factors it "
+                                "could record are unknown, not absent", "warning"))
+    for name in could_be:
+        entry = ctx.policy["conditions"]["concepts"][name]
+        for factor in _factors(entry):
+            ctx.vote(factor, Vote(None, (ref,), reason=f"{ref} could not be read"))
+
+
+def _factors(entry: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*entry.get("present", ()), *entry.get("history", ()),
+                                *entry.get("while_active", ()))))
+
+
+def _codings(code: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(code, Mapping):
+        return []
+    return [c for c in code.get("coding") or [] if isinstance(c, Mapping)]
 
 
 def _vote_concept(ctx: Context, concept: str, status: str, cond: Mapping[str, Any],
@@ -73,6 +169,15 @@ def _vote_concept(ctx: Context, concept: str, status: str, cond: Mapping[str, An
     if entry is None:
         return
     onset = _onset(cond)
+    if entry.get("decided_elsewhere"):
+        return
+    if entry.get("by_date"):
+        _vote_by_date(ctx, entry, status, cond, ref)
+        return
+    if entry.get("unknown"):
+        for factor in entry["unknown"]:
+            ctx.vote(factor, Vote(None, (ref,), reason=str(entry["unknown_reason"])))
+        return
     if status in rules["history_status"]:
         for factor in entry.get("history", ()):
             ctx.vote(factor, Vote(True, (ref,), date=onset))
@@ -99,13 +204,59 @@ def _vote_concept(ctx: Context, concept: str, status: str, cond: Mapping[str, An
         ctx.vote(factor, Vote(False, (ref,), date=onset))
 
 
+def _vote_by_date(ctx: Context, entry: Mapping[str, Any], status: str,
+                  cond: Mapping[str, Any], ref: str) -> None:
+    """A bleed counts when it began, or was still going on, within the window."""
+    window = int(entry["within_days"])
+    onset, abated = _onset(cond), _abated(cond)
+    active = status in ctx.policy["conditions"]["active_status"]
+    latest = ctx.as_of if active else (abated or onset)
+    if latest is None:
+        for factor in entry.get("present", ()):
+            ctx.vote(factor, Vote(None, (ref,), reason="on record without a date"))
+        return
+    recent = dates.age_days(latest, ctx.as_of) <= window
+    for factor in entry.get("present", ()):
+        ctx.vote(factor, Vote(recent, (ref,), date=onset, assumption=None if recent else
+                              f"ended more than {window} days ago"))
+    for factor in entry.get("while_active", ()):
+        if active:
+            ctx.vote(factor, Vote(recent, (ref,), date=onset))
+        else:
+            ctx.vote(factor, Vote(False, (ref,), date=abated or onset,
+                                  assumption="recorded as resolved"))
+
+
+def _episodes(ctx: Context, episodes: list[_Episode]) -> None:
+    """Tell the index VTE event from prior episodes (see the module doc)."""
+    rules = ctx.policy["conditions"]
+    gap = int(ctx.policy["episodes"]["separate_days"])
+    active = [e for e in episodes if e.active]
+    newest = max((e.onset or ctx.as_of for e in active), default=None)
+    index = [e for e in active if newest is not None and
+             (newest - (e.onset or ctx.as_of)).days <= gap]
+    prior = [e for e in episodes if e not in index]
+    for episode in index:
+        for concept in sorted(episode.concepts):
+            for factor in rules["concepts"][concept].get("present", ()):
+                ctx.vote(factor, Vote(True, (episode.ref,), date=episode.onset))
+    for episode in prior:
+        for concept in sorted(episode.concepts):
+            for factor in rules["concepts"][concept].get("history", ()):
+                ctx.vote(factor, Vote(True, (episode.ref,), date=episode.onset))
+    if index and (prior or ctx.ballot.has_true("history_of_vte")):
+        refs = tuple(e.ref for e in (*index, *prior))
+        ctx.vote("recurrent_vte", Vote(True, refs, assumption="a new VTE with an earlier "
+                                       "episode on record"))
+
+
 def _absent(ctx: Context) -> None:
     if not ctx.received("Condition"):
         return
     for entry in ctx.policy["conditions"]["concepts"].values():
-        if not entry.get("absent_if_not_found"):
+        if not entry.get("absent_if_not_found") or entry.get("decided_elsewhere"):
             continue
-        for factor in (*entry.get("present", ()), *entry.get("history", ())):
+        for factor in _factors(entry):
             if not ctx.ballot.voted(factor):
                 ctx.vote(factor, Vote(False, assumption="not on the problem list"))
 

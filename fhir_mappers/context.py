@@ -18,6 +18,17 @@ from fhir_mappers.model import DataIssue
 _SUBJECT_FIELDS = ("subject", "patient")
 
 
+@dataclass(frozen=True)
+class CancerEntry:
+    """A problem-list entry of a malignancy, kept until the medications are read."""
+
+    reference: str
+    concepts: frozenset[str]
+    status: str
+    onset: dt.date | None
+    abated: dt.date | None
+
+
 @functools.cache
 def policy() -> Mapping[str, Any]:
     text = (resources.files("fhir_mappers") / "policy.toml").read_text("utf-8")
@@ -35,6 +46,8 @@ class Context:
     by_ref: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     read: int = 0
     foreign: set[str] = field(default_factory=set)
+    cancers: list[CancerEntry] = field(default_factory=list)
+    unread_conditions: list[str] = field(default_factory=list)
 
     @property
     def policy(self) -> Mapping[str, Any]:

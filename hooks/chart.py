@@ -13,7 +13,7 @@ from vte_rules.facts import PatientFacts
 
 ANTICOAGULANTS = frozenset({"aspirin", "warfarin", "enoxaparin", "dalteparin", "nadroparin",
                             "lmwh", "heparin", "rivaroxaban", "apixaban", "dabigatran",
-                            "edoxaban"})
+                            "edoxaban", "fondaparinux"})
 IMIDS = frozenset({"thalidomide", "lenalidomide", "pomalidomide"})
 # Which recommended regimens a current medication concept fulfils. Other DOACs count where the
 # consensus names a DOAC (it names rivaroxaban because of Chinese licensing, MM-RX-04).

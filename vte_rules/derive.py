@@ -7,7 +7,8 @@ Variables: multiple_myeloma, mm_on_active_treatment, mm_complete_response, activ
 drug_dexamethasone, dexamethasone_mg_per_cycle.
 Missing values: a derivation never turns unknown into absent. Myeloma that is documented but
 whose treatment and response are unknown is not assumed to be active cancer.
-Notes: a value read from the record always wins over a derived one.
+Notes: a value read from the record wins over a derived one, except an absence inferred from a
+problem list without another cancer: myeloma itself is then judged by BLEED-16.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ def _evidence(facts: PatientFacts, *names: str) -> tuple[str, ...]:
 def active_cancer(facts: PatientFacts) -> Fact:
     """BLEED-16: myeloma on active treatment (or not in CR/sCR) counts as active cancer."""
     recorded = facts["active_cancer"]
-    if recorded.known or facts.flag("multiple_myeloma") is not True:
+    if recorded.value is True or facts.flag("multiple_myeloma") is not True:
         return recorded
+    if recorded.value is False and not recorded.assumption:
+        return recorded  # a clinician recorded it: that judgement stands
     messages = load_table("bleeding").data["active_cancer"]
     treated = facts.flag("mm_on_active_treatment")
     in_cr = facts.flag("mm_complete_response")

@@ -24,7 +24,8 @@ def routed_factors() -> set[str]:
     for concept, entry in p["conditions"]["concepts"].items():
         if concept in conds:
             routed |= {*entry.get("present", ()), *entry.get("history", ()),
-                       *entry.get("sets_false", ())}
+                       *entry.get("sets_false", ()), *entry.get("while_active", ()),
+                       *entry.get("unknown", ())}
     meds = load_map("medications").concepts()
     for concept, factors in p["medications"]["concepts"].items():
         if concept in meds:
