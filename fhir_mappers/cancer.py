@@ -17,6 +17,7 @@ and response.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from fhir_mappers import dates
@@ -40,8 +41,8 @@ def decide(ctx: Context, uses: Iterable[MedicationUse]) -> None:
         ctx.vote("active_cancer", Vote(False, assumption="no cancer on the problem list"))
 
 
-def _recent(ctx: Context, day: object, window: int) -> bool:
-    return day is not None and dates.age_days(day, ctx.as_of) <= window  # type: ignore[arg-type]
+def _recent(ctx: Context, day: dt.date | None, window: int) -> bool:
+    return day is not None and dates.age_days(day, ctx.as_of) <= window
 
 
 def _entry_vote(ctx: Context, entry: CancerEntry, therapy: tuple[str, ...],

@@ -87,7 +87,8 @@ def _texts(code: Any) -> list[str]:
 
 
 def _rules() -> Mapping[str, Any]:
-    return policy()["conditions"]
+    rules: Mapping[str, Any] = policy()["conditions"]
+    return rules
 
 
 def read(ctx: Context, conditions: Iterable[Mapping[str, Any]]) -> None:
