@@ -1,24 +1,30 @@
 """The Flask application factory and the objects one process shares.
 
 ``create_app(test_config=None)``: embedded defaults, then ``VTE_CDS_*`` environment variables
-(``app.config.from_prefixed_env("VTE_CDS")``), then ``test_config``. The clinical tables are
-loaded and checked here, so a bad table stops the service at start-up, not at the first call.
+(``app.config.from_prefixed_env("VTE_CDS")``), then ``test_config``. The settings and the clinical
+tables are checked here, so a bad setting or table stops the service at start-up, not at the first
+call; ``check_settings`` runs the same checks without building anything (``vte-cds serve`` calls
+it before gunicorn starts its workers). A ``test_config`` may also give ``CLOCK``, the function
+token checks read the time from (tests replaying captured tokens fix it there).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import requests
-from flask import Flask, Response, jsonify, request
+from flask import Config, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from cds_service import auth, config, feedback_view, openapi, routes, smart, ui
+from cds_service import config, feedback_view, openapi, routes, smart, ui
+from cds_service.config import ConfigError
 from cds_service.errors import CdsError, PayloadTooLarge
 from cds_service.fhir_client import FhirClient
+from cds_service.security.issuers import Issuer, issuers_from_config
+from cds_service.security.tokens import Authenticator
 from cds_service.state import Components
 from vte_rules.startup import check_all
 
@@ -31,9 +37,26 @@ def _listing(value: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in str(value or "").split(",") if v.strip())
 
 
-def _issuers(value: Any) -> tuple[auth.Issuer, ...]:
-    raw = json.loads(value) if isinstance(value, str) else value
-    return auth.issuers_from_config(raw or {})
+def trusted_issuers(cfg: Mapping[str, Any], *, none: tuple[str, str] = (
+        "names no issuer, and authentication is on (VTE_CDS_AUTH=on, the default)",
+        config.NO_ISSUER_HELP)) -> tuple[Issuer, ...]:
+    """The issuers ``TRUSTED_ISSUERS`` names; ConfigError when it is wrong, or names none
+    (``none``: what is wrong then, and the way out)."""
+    try:
+        return issuers_from_config(cfg["TRUSTED_ISSUERS"])
+    except ValueError as exc:
+        if str(exc) == "names no issuer":
+            raise ConfigError("TRUSTED_ISSUERS", *none) from None
+        raise ConfigError("TRUSTED_ISSUERS", f"is wrong ({exc})", config.ISSUERS_HELP) from None
+
+
+def check_settings(test_config: Mapping[str, Any] | None = None) -> None:
+    """Raise ConfigError for any setting ``create_app`` would refuse, building nothing."""
+    cfg = Config(".")
+    config.load(cfg, test_config)
+    config.check(cfg)
+    if config.auth_on(cfg):
+        trusted_issuers(cfg)
 
 
 def _build(app: Flask) -> Components:
@@ -42,8 +65,10 @@ def _build(app: Flask) -> Components:
     fhir = FhirClient(session, _listing(cfg["FHIR_ALLOWLIST"]), float(cfg["FHIR_TIMEOUT"]),
                       int(cfg["FHIR_MAX_PAGES"]))
     authenticator = None
-    if str(cfg["AUTH"]).lower() != "off":
-        authenticator = auth.Authenticator(_issuers(cfg["TRUSTED_ISSUERS"]), session)
+    if config.auth_on(cfg):
+        clock = cfg.get("CLOCK")
+        authenticator = Authenticator(trusted_issuers(cfg), session,
+                                      clock=clock if callable(clock) else time.time)
     else:
         log.warning("AUTHENTICATION IS OFF (VTE_CDS_AUTH=off): any caller can use this "
                     "service. Never run it like this with real patient data.")
@@ -51,17 +76,17 @@ def _build(app: Flask) -> Components:
 
 
 def _error_response(error: CdsError) -> tuple[Response, int]:
-    return jsonify(error.body()), error.status
+    response = jsonify(error.body())
+    challenge = error.www_authenticate()
+    if challenge is not None:
+        response.headers["WWW-Authenticate"] = challenge
+    return response, error.status
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
-    app.config.from_mapping(config.DEFAULTS)
-    app.config.from_prefixed_env("VTE_CDS")
-    if test_config:
-        app.config.from_mapping(test_config)
-    for key in config.DEFAULTS:
-        app.config[key] = config.coerce(key, app.config[key])
+    config.load(app.config, test_config)
+    config.check(app.config)
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     check_all()

@@ -1,23 +1,34 @@
 """The ``vte-cds`` command line.
 
 ``vte-cds serve``         run the CDS Hooks service under gunicorn (``--dev``: Flask's server)
+``vte-cds demo``          the service and an embedded FHIR server with the patients loaded
+``vte-cds check-ehr FILE`` check the token of a captured EHR request, one line per check
 ``vte-cds feedback-report`` acceptance and override reasons per card kind
 ``vte-cds load-fhir URL``  load the synthetic patients into a FHIR server
-``vte-cds demo``          the service and an embedded FHIR server with the patients loaded
 ``vte-cds tables``        load and check every clinical table, print their versions
 ``vte-cds assess FILE``   assess a patient-facts JSON document (``-`` reads standard input)
 ``vte-cds demo-assess``   assess the bundled example patients and print the result
+
+A setting the service cannot work with stops ``serve`` (before gunicorn starts a worker) and any
+command that reads it, with exit status 2 and one line naming the variable and the way out.
+Commands that serve nothing read no serving setting: ``feedback-report`` reads only
+``VTE_CDS_DATABASE_URL``, ``check-ehr`` only the issuers and the public URL.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
+import socket
 import sys
+import time
 from importlib import resources
 from typing import Any, TextIO
 
+from cds_service import config
+from cds_service.config import ConfigError
 from vte_rules.facts import FactError, facts_from_json
 from vte_rules.report import assess_all
 from vte_rules.startup import check_all
@@ -115,10 +126,28 @@ def _demo(out: TextIO) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    if args.dev:
-        from cds_service.app import create_app
+def port_problem(host: str, port: int) -> str | None:
+    """Why the service could not listen on ``host:port``, or None if it can."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return (f"cannot listen on {host}:{port} ({exc.strerror or exc}): stop what listens "
+                    "there, or choose another port with --port")
+    return None
 
+
+def _serve(args: argparse.Namespace) -> int:
+    from cds_service.app import check_settings, create_app
+
+    # Here, in the one process: gunicorn's workers would each print a traceback instead.
+    check_settings()
+    problem = port_problem(args.host, args.port)
+    if problem is not None:
+        sys.stderr.write(f"vte-cds: {problem}\n")
+        return 2
+    if args.dev:
         sys.stderr.write("vte-cds: Flask development server, for development only\n")
         create_app().run(host=args.host, port=args.port)
         return 0
@@ -153,16 +182,85 @@ def _load_fhir(url: str, out: TextIO) -> int:
 
 
 def _feedback_report(out: TextIO) -> int:
-    from cds_service.app import create_app
     from cds_service.feedback import open_store
 
-    app = create_app()
-    with open_store(str(app.config["DATABASE_URL"])) as store:
+    settings = config.environment()
+    config.check(settings, ["DATABASE_URL"])
+    with open_store(str(settings["DATABASE_URL"])) as store:
         rows = store.report()
     json.dump([dataclasses.asdict(r) for r in rows], out, ensure_ascii=False, indent=2,
               default=str)
     out.write("\n")
     return 0
+
+
+def _when(text: str, capture: dict[str, Any]) -> float:
+    """``--at``: seconds since the epoch, an ISO 8601 time (UTC unless it says), or ``capture``."""
+    if text == "capture":
+        captured = capture.get("captured_at_epoch")
+        if isinstance(captured, int | float) and not isinstance(captured, bool):
+            return float(captured)
+        raise ValueError("--at capture needs a capture with captured_at_epoch")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--at {text!r} is neither seconds since the epoch, an ISO 8601 time, "
+                         "nor 'capture'") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def _option_text(value: str) -> str:
+    """An option's value, or the text of the file it names as ``@path``."""
+    if not value.startswith("@"):
+        return value
+    with open(value[1:], encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _check_ehr(args: argparse.Namespace, out: TextIO) -> int:
+    import logging
+
+    import requests
+
+    from cds_service.app import trusted_issuers
+    from cds_service.security import check_ehr
+
+    try:
+        capture = _read(args.file)
+        issuers_text = None if args.issuers is None else _option_text(args.issuers)
+    except (OSError, json.JSONDecodeError) as exc:
+        name = exc.filename if isinstance(exc, OSError) else args.file
+        sys.stderr.write(f"vte-cds: cannot read {name}: {exc}\n")
+        return 2
+    if not isinstance(capture, dict) or not isinstance(capture.get("headers"), dict):
+        sys.stderr.write("vte-cds: the capture must be a JSON object with 'path', 'headers' "
+                         "(holding Authorization) and 'body'\n")
+        return 2
+    settings = config.environment()
+    if issuers_text is not None:
+        settings["TRUSTED_ISSUERS"] = issuers_text
+    if args.public_url is not None:
+        settings["PUBLIC_URL"] = args.public_url
+    config.check(settings, ["PUBLIC_URL", "TRUSTED_ISSUERS"])
+    issuers = trusted_issuers(settings, none=(
+        "names no issuer", f"give --issuers, or {config.ISSUERS_HELP}"))
+    try:
+        now = _when(args.at, capture) if args.at else time.time()
+    except ValueError as exc:
+        sys.stderr.write(f"vte-cds: {exc}\n")
+        return 2
+    logging.basicConfig(level=logging.ERROR)  # a failed fetch is a line of the report, not a log
+    with requests.Session() as session:
+        report = check_ehr.check(capture, issuers, str(settings["PUBLIC_URL"]), now=now,
+                                 session=session)
+    report.write(out)
+    return 0 if report.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,6 +276,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="log every request line (off by default: it costs throughput)")
     serve.add_argument("--dev", action="store_true",
                        help="Flask's development server instead of gunicorn")
+    check = sub.add_parser("check-ehr", help="check the token of a captured EHR request, line by "
+                                             "line (exit 1 when a check fails)")
+    check.add_argument("file", help="captured request: JSON with path, headers and body (- for "
+                                    "standard input)")
+    check.add_argument("--issuers", help="trusted issuers as JSON, or @file holding it "
+                                         "(default: VTE_CDS_TRUSTED_ISSUERS)")
+    check.add_argument("--public-url", help="base URL the EHR calls (default: "
+                                            "VTE_CDS_PUBLIC_URL)")
+    check.add_argument("--at", help="evaluate the clock at this time: seconds since the epoch, "
+                                    "ISO 8601, or 'capture' for the capture's captured_at_epoch "
+                                    "(default: now)")
     sub.add_parser("feedback-report", help="feedback per card kind, as JSON")
     load = sub.add_parser("load-fhir", help="load the synthetic patients into a FHIR server")
     load.add_argument("url", help="FHIR base URL, e.g. http://localhost:8090/fhir")
@@ -198,6 +307,14 @@ def main(argv: list[str] | None = None) -> int:
     except TableError as exc:
         sys.stderr.write(f"vte-cds: refusing to start, a clinical table is invalid: {exc}\n")
         return 3
+    try:
+        return _command(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"vte-cds: {exc}\n")
+        return 2
+
+
+def _command(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "load-fhir":
@@ -206,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         from cds_service import demo
 
         return demo.run(args.port, args.workdir, sys.stdout)
+    if args.command == "check-ehr":
+        return _check_ehr(args, sys.stdout)
     if args.command == "feedback-report":
         return _feedback_report(sys.stdout)
     if args.command == "tables":

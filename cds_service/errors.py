@@ -11,22 +11,41 @@
   ``StoreUnavailable`` (503): feedback could not be made durable
 
 Every error becomes ``{"error": <code>, "message": <text>}``; messages never carry request data,
-tokens or patient data.
+tokens or patient data. A 401 or 403 also carries an RFC 6750 challenge,
+``WWW-Authenticate: Bearer realm="vte-cds", error="...", error_description="<message>"``, with
+``invalid_token`` for a refused token (a 401, or a 403 for a ``jku`` outside the allow-list) and
+``insufficient_scope`` for a call the caller may not make.
 """
 
 from __future__ import annotations
+
+import re
+
+# RFC 6750 section 3: error_description holds printable ASCII except '"' and '\'.
+_NOT_IN_QUOTED = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
 
 
 class CdsError(Exception):
     status = 500
     code = "internal_error"
+    challenge: str | None = None
 
-    def __init__(self, message: str = "internal error") -> None:
+    def __init__(self, message: str = "internal error", *, challenge: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if challenge is not None:
+            self.challenge = challenge
 
     def body(self) -> dict[str, str]:
         return {"error": self.code, "message": self.message}
+
+    def www_authenticate(self) -> str | None:
+        """The ``WWW-Authenticate`` value this error answers with, if any."""
+        if self.challenge is None:
+            return None
+        description = _NOT_IN_QUOTED.sub("?", self.message)
+        return (f'Bearer realm="vte-cds", error="{self.challenge}", '
+                f'error_description="{description}"')
 
 
 class BadRequest(CdsError):
@@ -37,11 +56,13 @@ class BadRequest(CdsError):
 class Unauthorized(CdsError):
     status = 401
     code = "unauthorized"
+    challenge = "invalid_token"
 
 
 class Forbidden(CdsError):
     status = 403
     code = "forbidden"
+    challenge = "insufficient_scope"
 
 
 class NotFound(CdsError):

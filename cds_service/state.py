@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import current_app
 
-from cds_service import auth
 from cds_service.fhir_client import FhirClient
+from cds_service.security.tokens import Authenticator
 
 
 class AssessmentCache:
@@ -47,7 +47,7 @@ class AssessmentCache:
 @dataclass
 class Components:
     fhir: FhirClient
-    authenticator: auth.Authenticator | None
+    authenticator: Authenticator | None
     cache: AssessmentCache = field(default_factory=AssessmentCache)
     store: Any = None
     store_lock: threading.Lock = field(default_factory=threading.Lock)

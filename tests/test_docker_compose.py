@@ -24,7 +24,7 @@ import pytest
 import yaml
 from jsonschema import Draft201909Validator
 
-from cds_service.auth import issuers_from_config
+from cds_service.security.issuers import issuers_from_config
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from cds_service.auth import Authenticator, Claims, Issuer, issuers_from_config
 from cds_service.errors import Forbidden, Unauthorized
+from cds_service.security.issuers import Issuer, issuers_from_config
+from cds_service.security.tokens import Authenticator, Claims
 
 NOW = 1_700_000_000
 ISS = "https://ehr.example"
@@ -231,15 +232,19 @@ def test_allowed_algorithm_on_a_key_of_another_type_is_refused(authenticator, se
     refused(authenticator, f"Bearer {token}", "algorithm does not match its key")
 
 
-def test_es256_is_refused_unless_configured(make_authenticator, serve_jwks):
+def test_es256_is_refused_unless_configured(make_authenticator, http):
     key = ec.generate_private_key(ec.SECP256R1())
-    refused(make_authenticator(), f"Bearer {sign(key, alg='ES256')}", "algorithm not allowed")
+    http.get(JWKS_URL, json={"keys": [public_jwk(key, "ec-256", "ES256")]})
+    token = f"Bearer {sign(key, kid='ec-256', alg='ES256')}"
+    refused(make_authenticator(), token, "algorithm not allowed")
+    configured = make_authenticator((Issuer(ISS, jwks_urls=(JWKS_URL,), algorithms=("ES256",)),))
+    assert configured.verify(token, AUD).iss == ISS
 
 
-@pytest.mark.parametrize("algorithms", [("HS256",), ("ES384", "none"), ()])
-def test_symmetric_none_or_no_algorithms_cannot_be_configured(make_authenticator, algorithms):
-    with pytest.raises(ValueError, match="algorithms must be a non-empty subset"):
-        make_authenticator(algorithms=algorithms)
+@pytest.mark.parametrize("algorithms", [["HS256"], ["ES384", "none"], []])
+def test_symmetric_none_or_no_algorithms_cannot_be_configured(algorithms):
+    with pytest.raises(ValueError, match=r"algorithms must be asymmetric|must not be empty"):
+        issuers_from_config({ISS: {"jwks_url": JWKS_URL, "algorithms": algorithms}})
 
 
 # Header fields
@@ -385,11 +390,28 @@ def test_non_finite_exp_is_refused(authenticator, serve_jwks, ec_key):
     refused(authenticator, f"Bearer {sign(ec_key, claims(exp=float('nan')))}", "exp must be")
 
 
-@pytest.mark.parametrize("claim", ["sub", "aud", "exp", "iat", "jti"])
+@pytest.mark.parametrize("claim", ["aud", "exp", "iat", "jti"])
 def test_token_missing_a_required_claim_is_refused(authenticator, serve_jwks, ec_key, claim):
     payload = claims()
     del payload[claim]
     refused(authenticator, f"Bearer {sign(ec_key, payload)}", f"lacks the {claim} claim")
+
+
+def test_token_without_sub_is_accepted_when_its_issuer_lists_no_client_id(
+    authenticator, serve_jwks, ec_key
+):
+    assert authenticator.verify(f"Bearer {sign(ec_key, claims(sub=None))}", AUD).sub is None
+
+
+def test_sub_is_required_and_checked_when_its_issuer_lists_client_ids(
+    make_authenticator, serve_jwks, ec_key
+):
+    listed = make_authenticator((Issuer(ISS, jwks_urls=(JWKS_URL,),
+                                        subjects=frozenset({"ehr-client"})),))
+    assert listed.verify(f"Bearer {sign(ec_key)}", AUD).sub == "ehr-client"
+    refused(listed, f"Bearer {sign(ec_key, claims(sub=None))}", "lacks the sub claim")
+    refused(listed, f"Bearer {sign(ec_key, claims(sub='other-app'))}",
+            "sub is not a client id configured")
 
 
 # Replay
