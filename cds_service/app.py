@@ -47,7 +47,8 @@ def trusted_issuers(cfg: Mapping[str, Any], *, none: tuple[str, str] = (
     except ValueError as exc:
         if str(exc) == "names no issuer":
             raise ConfigError("TRUSTED_ISSUERS", *none) from None
-        raise ConfigError("TRUSTED_ISSUERS", f"is wrong ({exc})", config.ISSUERS_HELP) from None
+        problem = str(exc) if str(exc).startswith(("is ", "must ")) else f"is wrong: {exc}"
+        raise ConfigError("TRUSTED_ISSUERS", problem, config.ISSUERS_HELP) from None
 
 
 def check_settings(test_config: Mapping[str, Any] | None = None) -> None:

@@ -181,17 +181,17 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "FHIR_ALLOWLIST": (_url_list, "holds an entry that is not an http(s) URL",
                        "list FHIR base URLs separated by commas, e.g. https://fhir.hospital.org/R4"),
     "FHIR_TIMEOUT": (_positive(float), "must be a number of seconds above 0",
-                     "e.g. VTE_CDS_FHIR_TIMEOUT=5, or unset it for the default"),
+                     "set e.g. VTE_CDS_FHIR_TIMEOUT=5, or unset it for the default"),
     "FHIR_MAX_PAGES": (_positive(int), "must be a whole number above 0",
-                       "e.g. VTE_CDS_FHIR_MAX_PAGES=5, or unset it for the default"),
+                       "set e.g. VTE_CDS_FHIR_MAX_PAGES=5, or unset it for the default"),
     "DATABASE_URL": (_database_url, "names no feedback store this service can open",
                      "use sqlite:///path/to/feedback.db or postgresql://user@host:5432/db, or "
                      "unset it for instance/feedback.db"),
     "CORS_ORIGINS": (_text, "must be text", "list origins separated by commas, or *"),
     "MAX_BODY_BYTES": (_positive(int), "must be a whole number of bytes above 0",
-                       "e.g. VTE_CDS_MAX_BODY_BYTES=5000000, or unset it for the default"),
+                       "set e.g. VTE_CDS_MAX_BODY_BYTES=5000000, or unset it for the default"),
     "LANGUAGE": (_language, "must be en or zh", "use en or zh, or unset it for en"),
-    "TODAY": (_date, "must be a date YYYY-MM-DD", "e.g. VTE_CDS_TODAY=2026-11-27, or unset it "
+    "TODAY": (_date, "must be a date YYYY-MM-DD", "set e.g. VTE_CDS_TODAY=2026-11-27, or unset it "
               "for today"),
     "LOG_CARDS": (_flag, "must be true or false", "use true or false, or unset it for false"),
 }
