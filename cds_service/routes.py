@@ -25,9 +25,10 @@ from cds_service.state import components
 from fhir_mappers.chart import map_chart
 from fhir_mappers.model import MappedChart
 from hooks.base import HookRequest, Links, Service, card_kind
+from hooks.chart import document as assessment_document
 from hooks.prefetch import resource_type
 from hooks.registry import SERVICES
-from vte_rules.report import assess_all, to_data
+from vte_rules.report import to_data
 from vte_rules.tables import load_all
 
 bp = Blueprint("cds", __name__)
@@ -262,7 +263,7 @@ def assessments() -> Response:
         chart = map_chart(body, as_of=day)
     else:
         raise BadRequest("send a FHIR R4 Bundle or a CDS Hooks request")
-    document = assess_all(chart.facts)
+    document = assessment_document(chart)
     document["data_issues"] = to_data(chart.issues)
     return jsonify(document)
 
@@ -272,7 +273,7 @@ def view(token: str) -> Response:
     chart = components().cache.get(token)
     if chart is None:
         raise NotFound("this assessment link has expired (links last one hour)")
-    document = assess_all(chart.facts)
+    document = assessment_document(chart)
     document["data_issues"] = to_data(chart.issues)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(document)

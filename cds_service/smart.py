@@ -46,6 +46,7 @@ from cds_service.state import components
 from cds_service.ui import patient_rows
 from fhir_mappers.chart import map_chart
 from fhir_mappers.model import MappedChart
+from hooks.chart import document as assessment_document
 from hooks.prefetch import PATIENT_DATA, resource_type
 from vte_rules.derive import derive
 from vte_rules.facts import Fact, Value
@@ -487,7 +488,7 @@ def _load(patient: str) -> Chart:
     sources = [v for v in fetched.values() if v is not None]
     received = {resource_type(PATIENT_DATA[k]) for k, v in fetched.items() if v is not None}
     chart = map_chart(*sources, as_of=_today(), patient_id=patient, received_types=received)
-    loaded = Chart(chart, assess_all(chart.facts), _summary(resource))
+    loaded = Chart(chart, assessment_document(chart), _summary(resource))
     cache.put((key, base, patient), loaded, CHART_TTL_S)
     return loaded
 
@@ -571,7 +572,8 @@ def assess() -> Response:
     entered = {name: Fact(value, (EVIDENCE,), catalogue[name].unit)
                for name, value in overrides.items()}
     facts = loaded.chart.facts.with_facts(**entered)
-    document = assess_all(facts) if entered else dict(loaded.baseline)
+    document = (assess_all(facts, tuple(loaded.baseline.get("already_on", ())))
+                if entered else dict(loaded.baseline))
     document["data_issues"] = to_data(loaded.chart.issues)
     unknown = {name for name in load_factor_catalogue() if not derived[name].known}
     document["inputs"] = inputs(loaded.baseline, overrides, unknown)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from vte_rules import assessment, report
+from vte_rules.assessment import Assessment
 from vte_rules.facts import PatientFacts
 
 ANTICOAGULANTS = frozenset({"aspirin", "warfarin", "enoxaparin", "dalteparin", "nadroparin",
@@ -59,3 +61,16 @@ def current_anticoagulants(chart: Chart) -> list[Use]:
 
 def skipped_count(chart: Chart) -> int:
     return sum(1 for i in chart.issues if i.severity == "skipped")
+
+
+def assess_chart(chart: Chart) -> Assessment:
+    """The one assessment of this chart: every card, the link page, the SMART app and the
+    assessment API render it (drafts are not "already on")."""
+    on = tuple(dict.fromkeys(c for u in current_anticoagulants(chart) for c in u.concepts
+                             if c in ANTICOAGULANTS))
+    return assessment.assess(chart.facts, on)
+
+
+def document(chart: Chart) -> dict[str, object]:
+    """The assessment as the link page and the assessment API show it."""
+    return report.render(assess_chart(chart))

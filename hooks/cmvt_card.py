@@ -15,20 +15,13 @@ from typing import Any
 from hooks import cards, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg
 from hooks.chart import Chart, current_anticoagulants
-from vte_rules import bleeding, cmvt
-from vte_rules.derive import derive
+from vte_rules import cmvt
+from vte_rules.assessment import Assessment
 from vte_rules.regimens import Regimen
 from vte_rules.report import recommendation_brief
 from vte_rules.tables import Label
 
 KIND = "cmvt"
-
-
-def _bleeding_high(facts: Any) -> bool | None:
-    score = bleeding.assess(facts)
-    if score.category == "high":
-        return True
-    return False if score.tier.worst_case == "low" else None
 
 
 def _suggestions(uuid: str, result: cmvt.CmvtAssessment, request: HookRequest,
@@ -57,11 +50,12 @@ def _suggestions(uuid: str, result: cmvt.CmvtAssessment, request: HookRequest,
     return out
 
 
-def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | None:
-    facts = derive(chart.facts)
-    if facts.flag("cmvt") is not True:
+def build(request: HookRequest, chart: Chart, links: Links,
+          found: Assessment) -> dict[str, Any] | None:
+    result = found.cmvt
+    if result is None:
         return None
-    result = cmvt.assess(facts, _bleeding_high(facts))
+    facts = found.facts
     rec, lang = result.recommendation, request.lang
     names = [msg("short", o.regimen.value) for o in rec.options]
     options = Label(", ".join(n.en for n in names), "、".join(n.zh for n in names))
@@ -74,7 +68,11 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
     warn = (rec.regimen == Regimen.ANTICOAGULATION and not anticoagulated) or \
         result.bleeding_high is True
     uuid = card_uuid(KIND, request.hook_instance)
-    detail = [*cards.recommendation_section(rec, lang), "",
+    index = facts["cmvt"]
+    detail = [msg("detail", "index_event", what="CMVT", evidence=", ".join(index.evidence),
+                  date=index.date.isoformat() if index.date else "?").text(lang), "",
+              *[f"- {n.text(lang)}" for n in found.notes],
+              *cards.recommendation_section(rec, lang), "",
               f"- {result.filter_advice.label.text(lang)} ({result.filter_advice.rule})",
               *[f"- {e.label.text(lang)} ({e.rule})" for e in result.duration_evidence],
               *[f"- {n}" for n in result.notes]]

@@ -82,6 +82,8 @@ RUNTIME_KEYS: tuple[Key, ...] = (
     runtime_key("vte_words", "pe"),
     runtime_key("vte_words", "dvt_pe"),
     runtime_key("order", "imid_no_prophylaxis"),
+    runtime_key("order", "ruled_out"),
+    runtime_key("order", "treatment_dose_no_vte"),
     runtime_key("order", "aspirin_high_risk"),
     runtime_key("order", "rivaroxaban_gfr"),
     runtime_key("order", "lmwh_gfr"),

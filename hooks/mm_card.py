@@ -13,13 +13,12 @@ from typing import Any
 from hooks import cards, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg
 from hooks.chart import REGIMENS_OF, Chart, Use, current_anticoagulants, skipped_count
-from vte_rules import duration, mm_vte, prophylaxis
-from vte_rules.derive import derive
+from vte_rules.assessment import Assessment
 from vte_rules.duration import DurationAdvice
 from vte_rules.prophylaxis import ProphylaxisAssessment
 from vte_rules.regimens import DRUG_REGIMENS, Regimen
 from vte_rules.report import recommendation_brief, score_brief
-from vte_rules.tables import Label
+from vte_rules.tables import Label, load_table
 
 KIND = "mm-prophylaxis"
 
@@ -42,7 +41,7 @@ def _in_place(pa: ProphylaxisAssessment, chart: Chart) -> list[Use]:
 
 
 def _summary(pa: ProphylaxisAssessment, chart: Chart,
-             dur: DurationAdvice) -> tuple[Label, str]:
+             dur: DurationAdvice | None) -> tuple[Label, str]:
     vte, rec = pa.vte, pa.recommendation
     tier = msg("tiers", vte.category)
     points = _pts(vte.points) + ("+" if vte.tier.worst_case != vte.category else "")
@@ -50,7 +49,12 @@ def _summary(pa: ProphylaxisAssessment, chart: Chart,
     if vte.category == "none":
         return _both(msg("summary", "mm_could_be", points=points, tier="{tier}"),
                      tier=msg("tiers", vte.tier.worst_case)), "info"
-    if on and rec.regimen in DRUG_REGIMENS:
+    other = [u for u in current_anticoagulants(chart) if "aspirin" not in u.concepts]
+    if other and not on:
+        drug = other[0].text or other[0].concepts[0]
+        return _both(msg("summary", "mm_on_other_antithrombotic", tier="{tier}",
+                         points=points, drug=drug), tier=tier), "warning"
+    if on and rec.regimen in DRUG_REGIMENS and dur is not None:
         drug = on[0].text or on[0].concepts[0]
         return _both(msg("summary", "mm_on_prophylaxis", tier="{tier}", points=points,
                          drug=drug, next="{next}"),
@@ -79,12 +83,17 @@ def _both(template: Label, **fields: Label) -> Label:
                  template.zh.format(**{k: v.zh for k, v in fields.items()}))
 
 
+def _anticoagulated(chart: Chart) -> bool:
+    """On an anticoagulant (aspirin alone is the low-tier regimen the card may replace)."""
+    return any("aspirin" not in u.concepts for u in current_anticoagulants(chart))
+
+
 def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
                  chart: Chart) -> list[dict[str, Any]]:
-    if _in_place(pa, chart) or pa.vte.category == "none":
-        return []
-    out = []
-    for i, opt in enumerate(pa.recommendation.options):
+    if _in_place(pa, chart) or _anticoagulated(chart) or pa.vte.category == "none":
+        return []  # never a second anticoagulant on top of one already given
+    out: list[dict[str, Any]] = []
+    for opt in pa.recommendation.options:
         if opt.regimen == Regimen.MECHANICAL:
             resource = suggestions.service_request(opt.regimen, request.patient_id,
                                                    request.lang)
@@ -96,44 +105,46 @@ def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
             resource = found
         else:
             continue
+        if "ADJ-02" in opt.rules:
+            continue  # the consensus says "reduce the dose" but gives none: no standard-dose order
         label = suggestions.order_label(opt, chart.facts)
-        cautious = "ADJ-02" in opt.rules
-        if cautious:  # the consensus gives no reduced dose: the clinician must choose it
-            note = msg("labels", "reduce_dose")
-            label = Label(f"{label.en} ({note.en})", f"{label.zh}（{note.zh}）")
         out.append(suggestions.create(uuid, label, resource, request.lang,
-                                      recommended=i == 0 and not cautious))
+                                      recommended=not out))
     return out
 
 
-def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | None:
-    facts = derive(chart.facts)
-    if facts.flag("multiple_myeloma") is not True:
+def build(request: HookRequest, chart: Chart, links: Links,
+          found: Assessment) -> dict[str, Any] | None:
+    pa = found.prophylaxis  # None without myeloma, or with an index VTE (treatment card)
+    if pa is None:
         return None
-    if facts.flag("acute_dvt") is True or facts.flag("acute_pe") is True:
-        return None  # established VTE: the treatment card applies, not prophylaxis
-    pa = prophylaxis.assess(facts)
     if pa.vte.category == "none" and pa.vte.tier.worst_case == "none":
         return None
     lang = request.lang
-    dur = duration.assess(facts, mm_vte.individual_risk_factor(pa.vte))
+    dur = found.duration
     uuid = card_uuid(KIND, request.hook_instance)
     label, indicator = _summary(pa, chart, dur)
     detail = [*cards.score_section("mm_vte", pa.vte, lang), "",
               *cards.score_section("bleeding", pa.bleeding, lang), "",
+              *[f"- {n.text(lang)}" for n in found.notes],
               *cards.recommendation_section(pa.recommendation, lang),
-              f"- {dur.label.text(lang)} ({', '.join(dur.rules)})", "",
+              *([f"- {dur.label.text(lang)} ({', '.join(dur.rules)})"] if dur else []), "",
               *cards.bullet_labels(msg("detail", "drugs"),
                                    [Label(f"{n.drug.en}: {n.text.en} ({n.rule})",
                                           f"{n.drug.zh}：{n.text.zh}（{n.rule}）")
                                     for n in pa.drugs], lang),
               *[f"- {c.text(lang)}" for c in pa.context]]
+    if any("ADJ-02" in o.rules and o.regimen in DRUG_REGIMENS
+           for o in pa.recommendation.options) and not current_anticoagulants(chart):
+        no_order = load_table("adjustments").row("ADJ-02").extra["no_order"]
+        detail += ["", f"- {Label.of(no_order).text(lang)}"]
     skipped = skipped_count(chart)
     if skipped:
         detail += ["", msg("detail", "data_issues", count=skipped).text(lang)]
     extension = {"vte-cds": {"kind": KIND, "scores": {"mm_vte": score_brief(pa.vte),
                                                       "bleeding": score_brief(pa.bleeding)},
                              "recommendation": recommendation_brief(pa.recommendation),
-                             "duration": {"action": dur.action, "rules": list(dur.rules)}}}
+                             "duration": {"action": dur.action, "rules": list(dur.rules)}
+                             if dur else None}}
     return cards.card(uuid, label, indicator, detail, "mm", "mm-prophylaxis", lang, links,
                       _suggestions(uuid, pa, request, chart), extension)

@@ -9,7 +9,13 @@ what the clinician is ordering. Each check is one card:
 - rivaroxaban with eGFR < 30 (critical), LMWH with eGFR < 30 (ADJ-02);
 - any anticoagulant with high bleeding risk (MM-RX-06, BLEED-15) or platelets < 50 (ADJ-04);
 - a vena cava filter for calf muscular vein thrombosis (CMVT-09);
-- a treatment dose that matches none of the consensus regimens (TRT-02..04).
+- a treatment dose that matches none of the consensus regimens (TRT-02..04);
+- a drug the assessment rules out for this patient (warfarin at very high risk, any
+  anticoagulant where the CMVT plan rules anticoagulation out, a drug for a child): the order
+  check asks the assessment, it keeps no list of its own;
+- a treatment dose with no VTE (or other indication) on record.
+
+No check offers a second antithrombotic to a patient already on one.
 
 Draft orders that concern none of these get no card.
 """
@@ -21,12 +27,20 @@ from typing import Any, Protocol
 
 from hooks import cards, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg, orders
-from hooks.chart import ANTICOAGULANTS, IMIDS, Chart, Use
-from vte_rules import bleeding, cmvt, prophylaxis, treatment
-from vte_rules.derive import derive
+from hooks.chart import (
+    ANTICOAGULANTS,
+    IMIDS,
+    REGIMENS_OF,
+    Chart,
+    Use,
+    assess_chart,
+    current_anticoagulants,
+)
+from vte_rules import treatment
+from vte_rules.assessment import Assessment
 from vte_rules.facts import PatientFacts
 from vte_rules.prophylaxis import ProphylaxisAssessment
-from vte_rules.regimens import DRUG_REGIMENS
+from vte_rules.regimens import DRUG_REGIMENS, Regimen
 from vte_rules.report import recommendation_brief, score_brief
 from vte_rules.tables import Label, load_table
 
@@ -65,19 +79,22 @@ def _options_label(pa: ProphylaxisAssessment) -> Label:
 
 
 def _tier_suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
-                      facts: PatientFacts, replace: Iterable[str] = ()) -> list[dict[str, Any]]:
+                      facts: PatientFacts, replace: Iterable[str] = (),
+                      chart: Chart | None = None) -> list[dict[str, Any]]:
+    if chart is not None and current_anticoagulants(chart):
+        return []  # never a second antithrombotic on top of one already given
     out = []
     for i, opt in enumerate(pa.recommendation.options):
         if opt.regimen not in DRUG_REGIMENS:
             continue
         resource = suggestions.medication_request(opt, request.patient_id, facts, request.lang)
-        if resource is None:
-            continue
+        if resource is None or "ADJ-02" in opt.rules:
+            continue  # no standard-dose LMWH order with GFR < 30 (ADJ-02 gives no dose)
         label = suggestions.order_label(opt, facts)
         suggestion = suggestions.create(uuid, label, resource, request.lang, recommended=i == 0)
         for ref in filter(suggestions.deletable, replace):
             suggestion["actions"].append({"type": "delete", "description": msg(
-                "labels", "delete_draft").text(request.lang), "resourceId": [ref]})
+                "labels", "delete_draft").text(request.lang), "resourceId": ref})
         out.append(suggestion)
     return out
 
@@ -106,7 +123,7 @@ def _imid_without_prophylaxis(request: HookRequest, chart: Chart, facts: Patient
         return None
     drug = (started or high_dex)[0]
     uuid_seed = card_uuid("order-imid-no-prophylaxis", request.hook_instance)
-    offered = _tier_suggestions(uuid_seed, pa, request, facts)
+    offered = _tier_suggestions(uuid_seed, pa, request, facts, chart=chart)
     label = _fill("imid_no_prophylaxis", drug=_plain(drug.text or drug.concepts[0]),
                   tier=msg("tiers", pa.vte.category), points=_plain(_pts(pa.vte.points)))
     detail = [*cards.score_section("mm_vte", pa.vte, request.lang), "",
@@ -124,7 +141,7 @@ def _aspirin_high_risk(request: HookRequest, chart: Chart, facts: PatientFacts,
         return None
     refs = [u.reference for u in aspirin]
     offered = _tier_suggestions(card_uuid("order-aspirin-high-risk", request.hook_instance),
-                                pa, request, facts, refs)
+                                pa, request, facts, refs, chart)
     label = _fill("aspirin_high_risk", tier=msg("tiers", pa.vte.category),
                   points=_plain(_pts(pa.vte.points)), options=_options_label(pa))
     detail = [*cards.score_section("mm_vte", pa.vte, request.lang), "",
@@ -160,8 +177,9 @@ def _renal(request: HookRequest, chart: Chart, facts: PatientFacts,
     return out
 
 
-def _bleeding(request: HookRequest, chart: Chart, facts: PatientFacts,
+def _bleeding(request: HookRequest, chart: Chart, found: Assessment,
               links: Links) -> dict[str, Any] | None:
+    facts = found.facts
     drafts = _drafts(chart, ANTICOAGULANTS)
     if not drafts:
         return None
@@ -174,7 +192,7 @@ def _bleeding(request: HookRequest, chart: Chart, facts: PatientFacts,
         return _card("order-bleeding", request, _fill("anticoagulant_platelets", platelets=
                      _plain(_pts(platelets))), "critical", detail, "mm_adjustments", links, [],
                      {"rule": "ADJ-04"}, "platelets")
-    score = bleeding.assess(facts)
+    score = found.bleeding
     if score.category != "high":
         return None
     detail = cards.score_section("bleeding", score, lang)
@@ -183,12 +201,12 @@ def _bleeding(request: HookRequest, chart: Chart, facts: PatientFacts,
         {"bleeding": score_brief(score)}, "score")
 
 
-def _filter(request: HookRequest, chart: OrderChart, facts: PatientFacts,
+def _filter(request: HookRequest, chart: OrderChart, found: Assessment,
             links: Links) -> dict[str, Any] | None:
     filters = [s for s in chart.services if "ivc_filter" in s.concepts]
-    if not filters or facts.flag("cmvt") is not True:
+    if not filters or found.cmvt is None:
         return None
-    advice = cmvt.assess(facts).filter_advice
+    advice = found.cmvt.filter_advice
     detail = [f"{advice.label.text(request.lang)} ({advice.rule})"]
     offered = [suggestions.delete_draft("", s.reference, request.lang) for s in filters
                if suggestions.deletable(s.reference)]
@@ -212,12 +230,10 @@ def _phase_matches(use: Use, phases: Sequence[treatment.Phase]) -> bool | None:
     return False
 
 
-def _treatment_dose(request: HookRequest, chart: Chart, facts: PatientFacts,
+def _treatment_dose(request: HookRequest, chart: Chart, found: Assessment,
                     links: Links) -> dict[str, Any] | None:
-    if facts.flag("multiple_myeloma") is not True:
-        return None
-    plan = treatment.assess(facts)
-    if not plan.applicable:
+    plan = found.treatment
+    if plan is None or not plan.applicable:
         return None
     for use in _drafts(chart, ANTICOAGULANTS):
         for regimen, phases in plan.phases.items():
@@ -235,15 +251,91 @@ def _treatment_dose(request: HookRequest, chart: Chart, facts: PatientFacts,
     return None
 
 
+def _regimens_of(use: Use) -> set[Regimen]:
+    """The regimens a drafted drug can fulfil; any anticoagulant fulfils "anticoagulation"."""
+    names = {r for c in use.concepts for r in REGIMENS_OF.get(c, set())}
+    if set(use.concepts) & (ANTICOAGULANTS - {"aspirin"}):
+        names.add(Regimen.ANTICOAGULATION.value)
+    return {Regimen(n) for n in names}
+
+
+# Reasons another card already gives: eGFR < 30 (order-renal), platelets < 50 and a bleeding
+# hold (order-bleeding).
+_SAID_ELSEWHERE = frozenset({"ADJ-02", "ADJ-04", "MM-RX-06"})
+
+
+def _ruled_out(request: HookRequest, chart: Chart, found: Assessment, links: Links,
+               skip: set[str]) -> list[dict[str, Any]]:
+    """A drafted drug that the assessment rules out and does not recommend in any form."""
+    out = []
+    for use in _drafts(chart, ANTICOAGULANTS):
+        if use.reference in skip:
+            continue
+        regimens = _regimens_of(use)
+        if any(found.recommends(r) for r in regimens):
+            continue
+        reasons = [r for reg in sorted(regimens) for r in found.ruled_out(reg)
+                   if r.rule not in _SAID_ELSEWHERE]
+        if not reasons:
+            continue
+        lang = request.lang
+        drug = _plain(use.text or use.concepts[0])
+        detail = [*(f"- {r.reason.text(lang)} ({r.rule})" for r in reasons), "",
+                  *[f"- {n.text(lang)}" for n in found.notes]]
+        offered = ([suggestions.delete_draft("", use.reference, lang)]
+                   if suggestions.deletable(use.reference) else [])
+        out.append(_card("order-ruled-out", request, _fill("ruled_out", drug=drug,
+                         why=reasons[0].reason), "warning", detail, "mm", links, offered,
+                         {"rules": sorted({r.rule for r in reasons})}, use.reference))
+    return out
+
+
+def _treatment_dose_without_vte(request: HookRequest, chart: Chart, found: Assessment,
+                                links: Links) -> list[dict[str, Any]]:
+    """A treatment-dose anticoagulant with no VTE, CMVT plan or other indication on record."""
+    facts = found.facts
+    limits = orders()["prophylactic_max_mg_per_day"]
+    if any(facts.flag(f) is True for f in ("acute_dvt", "acute_pe", "cmvt",
+                                            "atrial_fibrillation", "mechanical_heart_valve")):
+        return []
+    out = []
+    for use in _drafts(chart, set(limits) - {"rule", "source"}):
+        mg, per_day = getattr(use, "dose_mg", None), getattr(use, "doses_per_day", None)
+        drug = next(c for c in use.concepts if c in limits)
+        if mg is None or per_day is None or mg * per_day <= float(limits[drug]):
+            continue
+        therapeutic = {"enoxaparin": Regimen.LMWH_THERAPEUTIC,
+                       "rivaroxaban": Regimen.RIVAROXABAN_THERAPEUTIC}[drug]
+        if found.recommends(therapeutic):
+            continue  # very high myeloma risk: a therapeutic dose is the prophylaxis
+        detail = [msg("order", "treatment_dose_no_vte_detail",
+                      limit=_pts(float(limits[drug])), rule=str(limits["rule"])
+                      ).text(request.lang)]
+        out.append(_card("order-dose-no-indication", request, _fill(
+            "treatment_dose_no_vte", drug=_plain(use.text or drug),
+            dose=_plain(f"{_pts(mg)} mg x {_pts(per_day)}/d")), "warning", detail, "mm", links,
+            [], {"rule": str(limits["rule"])}, use.reference))
+    return out
+
+
 def check(request: HookRequest, chart: OrderChart, links: Links) -> list[dict[str, Any]]:
     """Every card the draft orders call for (possibly none)."""
-    facts = derive(chart.facts)
-    found: list[dict[str, Any] | None] = []
-    if facts.flag("multiple_myeloma") is True:
-        full = prophylaxis.assess(facts)
-        found += [_imid_without_prophylaxis(request, chart, facts, full, links),
-                  _aspirin_high_risk(request, chart, facts, full, links),
-                  _treatment_dose(request, chart, facts, links)]
-    found += _renal(request, chart, facts, links)
-    found += [_bleeding(request, chart, facts, links), _filter(request, chart, facts, links)]
-    return [c for c in found if c is not None]
+    found = assess_chart(chart)
+    facts = found.facts
+    cards_: list[dict[str, Any] | None] = []
+    full = found.prophylaxis
+    aspirin = None
+    if full is not None:
+        aspirin = _aspirin_high_risk(request, chart, facts, full, links)
+        cards_ += [_imid_without_prophylaxis(request, chart, facts, full, links), aspirin]
+    cards_.append(_treatment_dose(request, chart, found, links))
+    cards_ += _renal(request, chart, facts, links)
+    cards_ += [_filter(request, chart, found, links)]
+    skip = {u.reference for u in _drafts(chart, {"aspirin"})} if aspirin else set()
+    bleeding_card = _bleeding(request, chart, found, links)
+    cards_.append(bleeding_card)
+    if bleeding_card is not None:  # it already says why no anticoagulant now
+        skip |= {u.reference for u in _drafts(chart, ANTICOAGULANTS)}
+    cards_ += _ruled_out(request, chart, found, links, skip)
+    cards_ += _treatment_dose_without_vte(request, chart, found, links)
+    return [c for c in cards_ if c is not None]

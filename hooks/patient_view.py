@@ -11,13 +11,15 @@ from typing import Any
 
 from hooks import cmvt_card, mm_card, treatment_card
 from hooks.base import HookRequest, Links, Service
-from hooks.chart import Chart
+from hooks.chart import Chart, assess_chart
 from hooks.prefetch import PATIENT_DATA
 
 
 def cards_for(request: HookRequest, chart: Chart, links: Links) -> list[dict[str, Any]]:
-    built = [mm_card.build(request, chart, links), treatment_card.build(request, chart, links),
-             cmvt_card.build(request, chart, links)]
+    found = assess_chart(chart)
+    built = [mm_card.build(request, chart, links, found),
+             treatment_card.build(request, chart, links, found),
+             cmvt_card.build(request, chart, links, found)]
     return [c for c in built if c is not None]
 
 

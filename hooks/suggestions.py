@@ -136,7 +136,7 @@ def delete_draft(card: str, reference: str, lang: str) -> dict[str, Any]:
     label = msg("labels", "delete_draft")
     return {"label": label.text(lang), "uuid": suggestion_uuid(card, f"delete {reference}"),
             "actions": [{"type": "delete", "description": label.text(lang),
-                         "resourceId": [reference]}]}
+                         "resourceId": reference}]}
 
 
 def _fmt(mg: float | None) -> str:

@@ -13,11 +13,10 @@ from typing import Any
 from hooks import cards, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg, orders
 from hooks.chart import Chart, current_anticoagulants
-from vte_rules import treatment
-from vte_rules.derive import derive
+from vte_rules.assessment import Assessment
 from vte_rules.regimens import Regimen
 from vte_rules.report import recommendation_brief
-from vte_rules.tables import Label
+from vte_rules.tables import Label, load_table
 from vte_rules.treatment import Phase
 
 KIND = "vte-treatment"
@@ -47,23 +46,41 @@ def _first_phase_order(phase: Phase, patient_id: str, lang: str) -> dict[str, An
         "dosageInstruction": [dosage]})
 
 
+def _index(facts: Any, lang: str) -> list[str]:
+    """The index event the card is about: which entry, since when."""
+    out = []
+    for name in ("acute_dvt", "acute_pe"):
+        fact = facts[name]
+        if fact.value is True:
+            when = fact.date.isoformat() if fact.date else "?"
+            out.append(msg("detail", "index_event", what=msg("vte_words", {
+                "acute_dvt": "dvt", "acute_pe": "pe"}[name]).text(lang),
+                evidence=", ".join(fact.evidence), date=when).text(lang))
+    return [*out, ""] if out else []
+
+
 def _what(facts: Any) -> Label:
     dvt, pe = facts.flag("acute_dvt") is True, facts.flag("acute_pe") is True
     return msg("vte_words", "dvt_pe" if dvt and pe else "pe" if pe else "dvt")
 
 
-def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | None:
-    facts = derive(chart.facts)
-    if facts.flag("multiple_myeloma") is not True:
+def _first_phase(plan: Any, regimen: Regimen) -> Label:
+    """A regimen is named by its first phase (rivaroxaban starts at 15 mg twice daily)."""
+    phases = plan.phases.get(regimen) or ()
+    return phases[0].label if phases else msg("short", regimen.value)
+
+
+def build(request: HookRequest, chart: Chart, links: Links,
+          found: Assessment) -> dict[str, Any] | None:
+    plan = found.treatment
+    if plan is None or not plan.applicable:
         return None
-    plan = treatment.assess(facts)
-    if not plan.applicable:
-        return None
+    facts = found.facts
     rec, lang = plan.recommendation, request.lang
     what = _what(facts)
-    names = [msg("short", o.regimen.value) for o in rec.options if o.regimen.value in
+    names = [_first_phase(plan, o.regimen) for o in rec.options if o.regimen.value in
              ("rivaroxaban-therapeutic", "lmwh-therapeutic", "warfarin")]
-    options = Label(", ".join(n.en for n in names), "、".join(n.zh for n in names))
+    options = Label(", ".join(n.en for n in names), "；".join(n.zh for n in names))
     if rec.regimen == Regimen.INDIVIDUALISE:
         label = Label(msg("summary", "treatment_individualise", what=what.en).en,
                       msg("summary", "treatment_individualise", what=what.zh).zh)
@@ -72,13 +89,20 @@ def build(request: HookRequest, chart: Chart, links: Links) -> dict[str, Any] | 
                       msg("summary", "treatment", what=what.zh, options=options.zh).zh)
     anticoagulated = bool(current_anticoagulants(chart))
     uuid = card_uuid(KIND, request.hook_instance)
-    detail = [*cards.recommendation_section(rec, lang)]
+    detail = [*_index(facts, lang), *[f"- {n.text(lang)}" for n in found.notes],
+              *cards.recommendation_section(rec, lang)]
     for advice in (plan.vena_cava_filter, plan.reperfusion, plan.myeloma_regimen):
         if advice is not None and advice.applies is not False:
             detail.append(f"- {advice.label.text(lang)} ({advice.rule})")
     offered: list[dict[str, Any]] = []
+    renal = [o.regimen for o in rec.options if "ADJ-02" in o.rules]
+    if renal and not anticoagulated:
+        no_order = load_table("adjustments").row("ADJ-02").extra["no_order"]
+        detail.append(f"- {Label.of(no_order).text(lang)}")
     if not anticoagulated and rec.regimen != Regimen.INDIVIDUALISE:
-        for phases in plan.phases.values():
+        for regimen, phases in plan.phases.items():
+            if regimen in renal:
+                continue  # no standard-dose LMWH (or LMWH bridge) with GFR < 30 (ADJ-02)
             order = _first_phase_order(phases[0], request.patient_id, lang) if phases else None
             if order is not None:
                 offered.append(suggestions.create(uuid, Label(phases[0].label.en,

@@ -78,9 +78,13 @@ def _could_be(vte: ScoreAssessment, table: Table) -> list[Label]:
     for cb in vte.tier.could_be:
         items_en = " or ".join(labels[r].en for r in cb.rules)
         items_zh = "或".join(labels[r].zh for r in cb.rules)
+        if cb.together:  # no single item is enough: say so, never "A or B"
+            items_en = "; ".join(labels[r].en for r in cb.rules)
+            items_zh = "；".join(labels[r].zh for r in cb.rules)
+        text = table.data["could_be_together" if cb.together else "could_be"]
         out.append(Label(
-            table.data["could_be"]["en"].format(category=names[cb.category]["en"], items=items_en),
-            table.data["could_be"]["zh"].format(category=names[cb.category]["zh"], items=items_zh)))
+            text["en"].format(category=names[cb.category]["en"], items=items_en),
+            text["zh"].format(category=names[cb.category]["zh"], items=items_zh)))
     return out
 
 

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
-from vte_rules import bleeding, cmvt, drug_risk, duration, mm_vte, prophylaxis, treatment, wells
-from vte_rules.derive import derive
+from vte_rules import assessment, wells
 from vte_rules.facts import PatientFacts
 from vte_rules.regimens import Recommendation
 from vte_rules.score import ScoreAssessment
@@ -45,13 +44,6 @@ def to_data(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [to_data(v) for v in obj]
     return obj
-
-
-def _bleeding_high(score: ScoreAssessment) -> bool | None:
-    """High, low, or None when unknown items could still make it high."""
-    if score.category == "high":
-        return True
-    return False if score.tier.worst_case == "low" else None
 
 
 def score_entry(score: ScoreAssessment) -> dict[str, Any]:
@@ -89,41 +81,49 @@ def recommendation_brief(rec: Recommendation) -> dict[str, Any]:
             "ruled_out": [{"regimen": r.regimen.value, "rule": r.rule} for r in rec.ruled_out]}
 
 
-def assess_all(facts: PatientFacts) -> dict[str, Any]:
+def index_event(facts: PatientFacts) -> list[dict[str, Any]]:
+    """The VTE event the plans are about: which factor, which resource, since when."""
+    out = []
+    for name in ("acute_dvt", "acute_pe", "cmvt"):
+        fact = facts[name]
+        if fact.value is True:
+            out.append({"factor": name, "evidence": list(fact.evidence),
+                        "date": to_data(fact.date)})
+    return out
+
+
+def assess_all(facts: PatientFacts, already_on: tuple[str, ...] = ()) -> dict[str, Any]:
     """Every assessment that applies to this patient, as JSON-ready data.
 
-    ``scores``: ``wells_dvt`` and ``wells_pe`` always; ``mm_vte`` for myeloma; ``bleeding``
-    for myeloma, CMVT or established VTE. ``recommendations``: ``prophylaxis`` (myeloma),
-    ``treatment`` (established DVT/PE), ``cmvt`` (CMVT). A score or recommendation that does
-    not apply is absent, not empty.
+    ``scores``: ``wells_dvt`` and ``wells_pe`` always; ``mm_vte`` for myeloma without an index
+    VTE; ``bleeding`` whenever a plan applies. ``recommendations``: ``prophylaxis`` (myeloma),
+    ``treatment`` (myeloma with an index DVT/PE), ``cmvt`` (CMVT). A score or recommendation
+    that does not apply is absent, not empty.
     """
-    derived = derive(facts)
-    mm = derived.flag("multiple_myeloma") is True
-    has_cmvt = derived.flag("cmvt") is True
-    acute = derived.flag("acute_dvt") is True or derived.flag("acute_pe") is True
-    dvt = wells.assess_dvt(derived)
-    scores: dict[str, Any] = {"wells_dvt": score_entry(dvt),
-                              "wells_pe": score_entry(wells.assess_pe(derived))}
-    recommendations: dict[str, Any] = {}
-    doc: dict[str, Any] = {"as_of": to_data(facts.as_of), "scores": scores,
-                           "recommendations": recommendations,
-                           "dvt_workup": to_data(wells.dvt_workup(dvt, derived))}
-    bleed = bleeding.assess(derived)
-    if mm or has_cmvt or acute:
-        scores["bleeding"] = score_entry(bleed)
-    if mm:
-        vte = mm_vte.assess(derived)
-        pro = prophylaxis.recommend(derived, vte, bleed)
-        scores["mm_vte"] = score_entry(vte)
-        recommendations["prophylaxis"] = to_data(pro)
-        doc["duration"] = to_data(duration.assess(derived, mm_vte.individual_risk_factor(vte)))
-        doc["drug_notes"] = to_data(drug_risk.notes(derived))
-        doc["context"] = to_data(mm_vte.context(derived))
-    if acute:
-        recommendations["treatment"] = to_data(treatment.assess(derived))
-    if has_cmvt:
-        result = cmvt.assess(derived, _bleeding_high(bleed))
-        doc["cmvt"] = to_data(result)
-        recommendations["cmvt"] = to_data(result.recommendation)
+    return render(assessment.assess(facts, already_on))
+
+
+def render(a: assessment.Assessment) -> dict[str, Any]:
+    """The one JSON shape of an assessment (the link page and the API show exactly this)."""
+    scores: dict[str, Any] = {"wells_dvt": score_entry(a.wells_dvt),
+                              "wells_pe": score_entry(a.wells_pe)}
+    recommendations = {k: to_data(v) for k, v in a.recommendations().items()}
+    doc: dict[str, Any] = {"as_of": to_data(a.facts.as_of), "adult": a.adult,
+                           "index_event": index_event(a.facts),
+                           "notes": to_data(a.notes), "already_on": list(a.already_on),
+                           "scores": scores, "recommendations": recommendations,
+                           "dvt_workup": to_data(wells.dvt_workup(a.wells_dvt, a.facts))}
+    if a.bleeding_applies:
+        scores["bleeding"] = score_entry(a.bleeding)
+    if a.prophylaxis is not None:
+        scores["mm_vte"] = score_entry(a.prophylaxis.vte)
+        doc["drug_notes"] = to_data(a.prophylaxis.drugs)
+        doc["context"] = to_data(a.prophylaxis.context)
+    if a.duration is not None:
+        doc["duration"] = to_data(a.duration)
+    if a.treatment is not None:
+        doc["treatment"] = to_data(a.treatment)
+    if a.cmvt is not None:
+        doc["cmvt"] = to_data(a.cmvt)
     doc["tables"] = {name: table.ref for name, table in load_all().items()}
     return doc

@@ -38,10 +38,15 @@ class ItemResult:
 
 @dataclass(frozen=True)
 class CouldBe:
-    """Confirming ``rules`` (unknown now) would put the patient in ``category``."""
+    """Confirming ``rules`` (unknown now) would put the patient in ``category``.
+
+    ``together`` False: any one of ``rules`` is enough. True: no single one is; only several of
+    them confirmed together reach ``category`` (the card must not say "A or B").
+    """
 
     category: str
     rules: tuple[str, ...]
+    together: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,14 +182,18 @@ def _tier_result(scheme: str, tiers: tuple[Tier, ...], points: float, lo: float,
                 could.setdefault(moved, []).append(rule)
     worst = category_of(tiers, hi).category
     best = category_of(tiers, lo).category
+    together: set[str] = set()
     if worst != here.category and worst not in could:
         could[worst] = [r for u in units for r, p in u.outcomes if p > 0]
+        together.add(worst)
     if best != here.category and best not in could:
         could[best] = [r for u in units for r, p in u.outcomes if p < 0]
+        together.add(best)
     notes = tuple(str(n["note"]) for n in point_notes
                   if n.get("scheme", scheme) == scheme and float(str(n["points"])) == points)
     return TierResult(scheme, here.category, here.label, here.rule, best, worst,
-                      tuple(CouldBe(c, tuple(dict.fromkeys(r))) for c, r in could.items()),
+                      tuple(CouldBe(c, tuple(dict.fromkeys(r)), c in together)
+                            for c, r in could.items()),
                       (here.note, *notes) if here.note else notes)
 
 

@@ -30,7 +30,8 @@ def assert_valid_card(card):
                 assert action["type"] in ("create", "update", "delete")
                 assert action["description"]
                 if action["type"] == "delete":
-                    assert all("/" in r for r in action["resourceId"])
+                    assert isinstance(action["resourceId"], str)
+                    assert "/" in action["resourceId"]
                 else:
                     res = action["resource"]
                     get_fhir_model_class(res["resourceType"]).model_validate(res)

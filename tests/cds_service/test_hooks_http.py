@@ -182,7 +182,7 @@ def test_order_sign_aspirin_for_high_risk_suggests_options_and_removes_the_draft
     assert card["summary"].startswith("Aspirin is not for High VTE risk (score 10)")
     actions = card["suggestions"][0]["actions"]
     assert [a["type"] for a in actions] == ["create", "delete"]
-    assert actions[1]["resourceId"] == ["MedicationRequest/draft-asa"]
+    assert actions[1]["resourceId"] == "MedicationRequest/draft-asa"
 
 
 def test_order_sign_rivaroxaban_with_gfr_25_is_critical(client):
@@ -194,8 +194,7 @@ def test_order_sign_rivaroxaban_with_gfr_25_is_critical(client):
     (card,) = renal
     assert card["indicator"] == "critical"
     assert card["summary"] == "Rivaroxaban with eGFR 25 (< 30): not recommended (ADJ-02)"
-    assert card["suggestions"][0]["actions"][0]["resourceId"] == [
-        "MedicationRequest/draft-riva"]
+    assert card["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/draft-riva"
 
 
 def test_draft_orders_that_do_not_concern_vte_get_no_card(client):
