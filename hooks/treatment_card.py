@@ -99,6 +99,13 @@ def build(request: HookRequest, chart: Chart, links: Links,
     if renal and not anticoagulated:
         no_order = load_table("adjustments").row("ADJ-02").extra["no_order"]
         detail.append(f"- {Label.of(no_order).text(lang)}")
+    platelets = facts.number("platelets")
+    low_platelets = load_table("adjustments").row("ADJ-04")
+    if platelets is not None and low_platelets.criterion.within(platelets):
+        # ADJ-04 (platelets < 50): individualise; the consensus gives no dose, so no one-click
+        # order (this service applies the prophylaxis adjustment to treatment too)
+        detail.append(f"- {Label.of(low_platelets.extra['individualise']).text(lang)} (ADJ-04)")
+        anticoagulated = True
     if not anticoagulated and rec.regimen != Regimen.INDIVIDUALISE:
         for regimen, phases in plan.phases.items():
             if regimen in renal:
@@ -108,7 +115,7 @@ def build(request: HookRequest, chart: Chart, links: Links,
                 offered.append(suggestions.create(uuid, Label(phases[0].label.en,
                                                               phases[0].label.zh),
                                                   order, lang, recommended=not offered))
-    indicator = "info" if anticoagulated else "warning"
+    indicator = "info" if current_anticoagulants(chart) else "warning"
     return cards.card(uuid, label, indicator, detail, "mm_treatment", "vte-treatment", lang,
                       links, offered,
                       {"vte-cds": {"kind": KIND, "recommendation": recommendation_brief(rec)}})

@@ -11,7 +11,8 @@ Missing values: as in each rule module. An undocumented age is not read as adult
 recommendation stands and a note asks to confirm the patient is an adult.
 Notes:
 - Myeloma with an index DVT or PE gets the treatment plan (TRT-01..08) and no prophylaxis plan:
-  treatment supersedes prophylaxis. Myeloma without one gets prophylaxis. CMVT gets the CMVT
+  treatment supersedes prophylaxis. Myeloma with a CMVT gets the CMVT plan and no prophylaxis
+  plan either (the Table 5 score is still shown, for information). Myeloma without one gets prophylaxis. CMVT gets the CMVT
   plan; a CMVT is not a DVT for the treatment plan (the mapper keeps them apart).
 - Under the adult age no drug is recommended: drug options are ruled out with the reason and
   only surveillance or compression remain (``individualise`` when nothing does).
@@ -42,6 +43,7 @@ class Assessment:
     wells_dvt: ScoreAssessment
     wells_pe: ScoreAssessment
     bleeding: ScoreAssessment
+    vte_score: ScoreAssessment | None
     prophylaxis: ProphylaxisAssessment | None
     duration: DurationAdvice | None
     treatment: TreatmentPlan | None
@@ -78,16 +80,18 @@ def assess(facts: PatientFacts, already_on: tuple[str, ...] = ()) -> Assessment:
     adult = _adult(derived)
     mm = derived.flag("multiple_myeloma") is True
     index_vte = derived.flag("acute_dvt") is True or derived.flag("acute_pe") is True
+    has_cmvt = derived.flag("cmvt") is True
     bleed = bleeding.assess(derived)
     pro = dur = plan = None
-    if mm and not index_vte:
+    vte_score = mm_vte.assess(derived) if mm else None
+    if mm and not index_vte and not has_cmvt:  # a thrombosis is treated, not prevented
         pro = prophylaxis.assess(derived)
         if pro.recommendation.regimen in DRUG_REGIMENS:
             dur = duration.assess(derived, mm_vte.individual_risk_factor(pro.vte))
     if mm and index_vte:
         plan = treatment.assess(derived)
-    cmvt_result = cmvt.assess(derived, _bleeding_high(bleed)) \
-        if derived.flag("cmvt") is True else None
+    cmvt_result = cmvt.assess(derived, _cmvt_bleeding_high(derived, bleed)) \
+        if has_cmvt else None
     notes: list[Label] = []
     if already_on:
         raw = load_table("regimens").data["already_on"]["note"]
@@ -105,7 +109,7 @@ def assess(facts: PatientFacts, already_on: tuple[str, ...] = ()) -> Assessment:
     elif adult is None and (pro or plan or cmvt_result):
         notes.append(Label.of(population["age_unknown"]))
     return Assessment(derived, adult, wells.assess_dvt(derived), wells.assess_pe(derived), bleed,
-                      pro, dur, plan, cmvt_result, already_on, tuple(notes))
+                      vte_score, pro, dur, plan, cmvt_result, already_on, tuple(notes))
 
 
 def _adult(facts: PatientFacts) -> bool | None:
@@ -120,6 +124,14 @@ def _bleeding_high(score: ScoreAssessment) -> bool | None:
     if score.category == "high":
         return True
     return False if score.tier.worst_case == "low" else None
+
+
+def _cmvt_bleeding_high(facts: PatientFacts, score: ScoreAssessment) -> bool | None:
+    """CMVT-07 names high bleeding risk without a score: Table 6 decides, and a bleed that is
+    still active (MM-RX-06's "active bleeding") is high whatever the score."""
+    if facts.flag("active_bleeding") is True:
+        return True
+    return _bleeding_high(score)
 
 
 def _for_child(rec: Recommendation) -> Recommendation:

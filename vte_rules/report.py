@@ -115,8 +115,9 @@ def render(a: assessment.Assessment) -> dict[str, Any]:
                            "dvt_workup": to_data(wells.dvt_workup(a.wells_dvt, a.facts))}
     if a.bleeding_applies:
         scores["bleeding"] = score_entry(a.bleeding)
+    if a.vte_score is not None:
+        scores["mm_vte"] = score_entry(a.vte_score)
     if a.prophylaxis is not None:
-        scores["mm_vte"] = score_entry(a.prophylaxis.vte)
         doc["drug_notes"] = to_data(a.prophylaxis.drugs)
         doc["context"] = to_data(a.prophylaxis.context)
     if a.duration is not None:
