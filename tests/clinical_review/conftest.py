@@ -1,0 +1,3 @@
+from tests.clinical_review.test_review_charts import clients
+
+__all__ = ["clients"]
