@@ -12,8 +12,8 @@ recommendation stands and a note asks to confirm the patient is an adult.
 Notes:
 - Myeloma with an index DVT or PE gets the treatment plan (TRT-01..08) and no prophylaxis plan:
   treatment supersedes prophylaxis. Myeloma with a CMVT gets the CMVT plan and no prophylaxis
-  plan either (the Table 5 score is still shown, for information). Myeloma without one gets prophylaxis. CMVT gets the CMVT
-  plan; a CMVT is not a DVT for the treatment plan (the mapper keeps them apart).
+  plan either (the Table 5 score is still shown, for information). Myeloma without either
+  gets prophylaxis. A CMVT is not a DVT for the treatment plan (the mapper keeps them apart).
 - Under the adult age no drug is recommended: drug options are ruled out with the reason and
   only surveillance or compression remain (``individualise`` when nothing does).
 - The prophylaxis duration is given only when drug prophylaxis is the recommendation.
