@@ -10,7 +10,9 @@ must be among the key URLs its authorization server lists.
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from pathlib import Path
 
 import jwt
 import pytest
@@ -311,3 +313,13 @@ def test_profile_configuration_mistakes_are_clear_value_errors(spec, message):
 def test_a_client_id_may_be_given_as_one_string():
     (issuer,) = issuers_from_config(json.dumps({EPIC: {"profile": "epic", "sub": EPIC_CLIENT}}))
     assert issuer.subjects == frozenset({EPIC_CLIENT})
+
+
+def test_every_issuer_example_in_the_readme_and_security_doc_is_accepted():
+    root = Path(__file__).resolve().parents[2]
+    examples = [example for doc in ("README.md", "docs/security.md")
+                for example in re.findall(r"VTE_CDS_TRUSTED_ISSUERS='([^']+)'",
+                                          (root / doc).read_text("utf-8"))]
+    profiles = {issuer.profile for example in examples
+                for issuer in issuers_from_config(example)}
+    assert profiles == {"generic", "cds-hooks-sandbox", "epic", "oracle-health"}
