@@ -80,7 +80,8 @@ def _texts(code: Any) -> list[str]:
     if not isinstance(code, Mapping):
         return []
     out = [code["text"]] if isinstance(code.get("text"), str) else []
-    for coding in code.get("coding") or []:
+    codings = code.get("coding")
+    for coding in codings if isinstance(codings, list) else []:
         if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
             out.append(coding["display"])
     return out
