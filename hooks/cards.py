@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hooks.base import Links, messages, msg
+from vte_rules import report
+from vte_rules.facts import PatientFacts
 from vte_rules.regimens import Recommendation
 from vte_rules.score import ItemResult, ScoreAssessment
 from vte_rules.tables import Label
@@ -77,6 +79,25 @@ def recommendation_section(rec: Recommendation, lang: str) -> list[str]:
         lines += ["", msg("detail", "notes").text(lang)]
         lines.extend(f"- {n.text(lang)}" for n in rec.notes)
     return lines
+
+
+_EVENT_WORDS = {"acute_dvt": "dvt", "acute_pe": "pe", "cmvt": "cmvt"}
+
+
+def index_event(facts: PatientFacts, lang: str) -> list[str]:
+    """The VTE event the card is about, as the assessment names it (vte_rules.report)."""
+    lines = [msg("detail", "index_event", what=msg("vte_words", _EVENT_WORDS[e["factor"]]
+                                                  ).text(lang),
+                 evidence=", ".join(e["evidence"]), date=e["date"] or "?").text(lang)
+             for e in report.index_event(facts)]
+    return [*lines, ""] if lines else []
+
+
+def not_orderable(rec: Recommendation, lang: str) -> list[str]:
+    """Why some options come without a one-click order (each reason once)."""
+    reasons = dict.fromkeys(o.not_orderable_because.text(lang) for o in rec.options
+                            if not o.orderable and o.not_orderable_because is not None)
+    return [f"- {r}" for r in reasons]
 
 
 def bullet_labels(title: Label, labels: Iterable[Label], lang: str) -> list[str]:

@@ -68,9 +68,7 @@ def build(request: HookRequest, chart: Chart, links: Links,
     warn = (rec.regimen == Regimen.ANTICOAGULATION and not anticoagulated) or \
         result.bleeding_high is True
     uuid = card_uuid(KIND, request.hook_instance)
-    index = facts["cmvt"]
-    detail = [msg("detail", "index_event", what="CMVT", evidence=", ".join(index.evidence),
-                  date=index.date.isoformat() if index.date else "?").text(lang), "",
+    detail = [*cards.index_event(facts, lang),
               *[f"- {n.text(lang)}" for n in found.notes],
               *cards.recommendation_section(rec, lang), "",
               f"- {result.filter_advice.label.text(lang)} ({result.filter_advice.rule})",

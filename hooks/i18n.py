@@ -81,6 +81,7 @@ RUNTIME_KEYS: tuple[Key, ...] = (
     runtime_key("vte_words", "dvt"),
     runtime_key("vte_words", "pe"),
     runtime_key("vte_words", "dvt_pe"),
+    runtime_key("vte_words", "cmvt"),
     runtime_key("order", "imid_no_prophylaxis"),
     runtime_key("order", "ruled_out"),
     runtime_key("order", "treatment_dose_no_vte"),

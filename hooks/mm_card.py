@@ -18,7 +18,7 @@ from vte_rules.duration import DurationAdvice
 from vte_rules.prophylaxis import ProphylaxisAssessment
 from vte_rules.regimens import DRUG_REGIMENS, Regimen
 from vte_rules.report import recommendation_brief, score_brief
-from vte_rules.tables import Label, load_table
+from vte_rules.tables import Label
 
 KIND = "mm-prophylaxis"
 
@@ -105,8 +105,8 @@ def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
             resource = found
         else:
             continue
-        if "ADJ-02" in opt.rules:
-            continue  # the consensus says "reduce the dose" but gives none: no standard-dose order
+        if not opt.orderable:
+            continue  # the guideline gives no dose to order (the detail says why)
         label = suggestions.order_label(opt, chart.facts)
         out.append(suggestions.create(uuid, label, resource, request.lang,
                                       recommended=not out))
@@ -134,10 +134,8 @@ def build(request: HookRequest, chart: Chart, links: Links,
                                           f"{n.drug.zh}：{n.text.zh}（{n.rule}）")
                                     for n in pa.drugs], lang),
               *[f"- {c.text(lang)}" for c in pa.context]]
-    if any("ADJ-02" in o.rules and o.regimen in DRUG_REGIMENS
-           for o in pa.recommendation.options) and not current_anticoagulants(chart):
-        no_order = load_table("adjustments").row("ADJ-02").extra["no_order"]
-        detail += ["", f"- {Label.of(no_order).text(lang)}"]
+    if not current_anticoagulants(chart):
+        detail += cards.not_orderable(pa.recommendation, lang)
     skipped = skipped_count(chart)
     if skipped:
         detail += ["", msg("detail", "data_issues", count=skipped).text(lang)]

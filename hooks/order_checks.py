@@ -88,8 +88,8 @@ def _tier_suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest
         if opt.regimen not in DRUG_REGIMENS:
             continue
         resource = suggestions.medication_request(opt, request.patient_id, facts, request.lang)
-        if resource is None or "ADJ-02" in opt.rules:
-            continue  # no standard-dose LMWH order with GFR < 30 (ADJ-02 gives no dose)
+        if resource is None or not opt.orderable:
+            continue  # the guideline gives no dose to order
         label = suggestions.order_label(opt, facts)
         suggestion = suggestions.create(uuid, label, resource, request.lang, recommended=i == 0)
         for ref in filter(suggestions.deletable, replace):
@@ -294,27 +294,26 @@ def _treatment_dose_without_vte(request: HookRequest, chart: Chart, found: Asses
                                 links: Links) -> list[dict[str, Any]]:
     """A treatment-dose anticoagulant with no VTE, CMVT plan or other indication on record."""
     facts = found.facts
-    limits = orders()["prophylactic_max_mg_per_day"]
+    spec = orders()["treatment_dose"]
+    drugs = spec["drugs"]
     if any(facts.flag(f) is True for f in ("acute_dvt", "acute_pe", "cmvt",
                                             "atrial_fibrillation", "mechanical_heart_valve")):
         return []
     out = []
-    for use in _drafts(chart, set(limits) - {"rule", "source"}):
+    for use in _drafts(chart, set(drugs)):
         mg, per_day = getattr(use, "dose_mg", None), getattr(use, "doses_per_day", None)
-        drug = next(c for c in use.concepts if c in limits)
-        if mg is None or per_day is None or mg * per_day <= float(limits[drug]):
+        drug = next(c for c in use.concepts if c in drugs)
+        limit = float(drugs[drug]["prophylactic_max_mg_per_day"])
+        if mg is None or per_day is None or mg * per_day <= limit:
             continue
-        therapeutic = {"enoxaparin": Regimen.LMWH_THERAPEUTIC,
-                       "rivaroxaban": Regimen.RIVAROXABAN_THERAPEUTIC}[drug]
-        if found.recommends(therapeutic):
+        if found.recommends(Regimen(drugs[drug]["therapeutic_regimen"])):
             continue  # very high myeloma risk: a therapeutic dose is the prophylaxis
-        detail = [msg("order", "treatment_dose_no_vte_detail",
-                      limit=_pts(float(limits[drug])), rule=str(limits["rule"])
-                      ).text(request.lang)]
+        detail = [msg("order", "treatment_dose_no_vte_detail", limit=_pts(limit),
+                      rule=str(spec["rule"])).text(request.lang)]
         out.append(_card("order-dose-no-indication", request, _fill(
             "treatment_dose_no_vte", drug=_plain(use.text or drug),
             dose=_plain(f"{_pts(mg)} mg x {_pts(per_day)}/d")), "warning", detail, "mm", links,
-            [], {"rule": str(limits["rule"])}, use.reference))
+            [], {"rule": str(spec["rule"])}, use.reference))
     return out
 
 

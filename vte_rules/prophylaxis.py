@@ -125,7 +125,8 @@ def _adj_02(draft: _Draft, msgs: Mapping[str, Any], evidence: tuple[str, ...]) -
                                             "ADJ-02", evidence))
         elif o.drug == "enoxaparin":
             kept.append(replace(o, cautions=(*o.cautions, Label.of(msgs["lmwh_caution"])),
-                                rules=(*o.rules, "ADJ-02")))
+                                rules=(*o.rules, "ADJ-02"), orderable=False,
+                                not_orderable_because=Label.of(msgs["no_order"])))
         else:
             kept.append(o)
     if kept != draft.options:

@@ -54,6 +54,10 @@ class Option:
     computed: Label | None = None
     cautions: tuple[Label, ...] = ()
     evidence: tuple[str, ...] = ()
+    # False when the guideline gives no dose this option can be ordered at (ADJ-02 says
+    # "reduce the LMWH dose" without one; ADJ-04 says individualise): no one-click order.
+    orderable: bool = True
+    not_orderable_because: Label | None = None
 
 
 @dataclass(frozen=True)

@@ -303,14 +303,24 @@ def _option(table: Table, facts: PatientFacts, regimen: Regimen, phases: tuple[P
     elif per_kg:
         evidence.extend(facts["weight_kg"].evidence)
     # ADJ-02 concerns LMWH, which both the LMWH option and the warfarin bridge use.
+    orderable, why = True, None
     if _flag(renal) is True and any(p.drug in adj["lmwh_drugs"] for p in phases):
         cautions.append(Label.of(adj["lmwh_caution"]))
         rules.append(str(adj["rule"]))
         evidence.extend(renal.evidence)
+        orderable, why = False, Label.of(_renal_row(table).extra["no_order"])
+    low = load_table("adjustments").row("ADJ-04")
+    platelets = facts.number("platelets")
+    if platelets is not None and low.criterion.within(platelets):
+        # ADJ-04 is written for prophylaxis; this service applies it to treatment too
+        cautions.append(Label.of(low.extra["individualise"]))
+        rules.append(low.rule)
+        evidence.extend(facts["platelets"].evidence)
+        orderable, why = False, Label.of(low.extra["individualise"])
     computed = [p.computed for p in per_kg if p.computed is not None]
     return Option(regimen, Label.of(entry["dose"]), tuple(rules), entry.get("drug"),
                   _join(computed, _SEPARATOR) if computed else None, tuple(cautions),
-                  tuple(dict.fromkeys(evidence)))
+                  tuple(dict.fromkeys(evidence)), orderable, why)
 
 
 def _duration(table: Table, case: Mapping[str, ItemResult]) -> TreatmentDuration:
