@@ -66,7 +66,7 @@ def build(request: HookRequest, chart: Chart, links: Links,
     what = _what(facts)
     names = [_first_phase(o.regimen) for o in rec.options if o.regimen.value in
              ("rivaroxaban-therapeutic", "lmwh-therapeutic", "warfarin")]
-    options = Label(", ".join(n.en for n in names), "；".join(n.zh for n in names))
+    options = Label(" / ".join(n.en for n in names), "；".join(n.zh for n in names))
     if rec.regimen == Regimen.INDIVIDUALISE:
         label = Label(msg("summary", "treatment_individualise", what=what.en).en,
                       msg("summary", "treatment_individualise", what=what.zh).zh)
