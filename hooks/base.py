@@ -24,7 +24,9 @@ from vte_rules.tables import Label
 NAMESPACE = uuid.UUID("8f3c5a8e-3d54-4f0a-9f1e-6b1d2f7c9a10")
 CARD_KINDS = ("mm-prophylaxis", "cmvt", "vte-treatment", "order-imid-no-prophylaxis",
               "order-aspirin-high-risk", "order-renal", "order-bleeding", "order-filter-cmvt",
-              "order-treatment-dose", "order-ruled-out", "order-dose-no-indication")
+              "order-treatment-dose", "order-ruled-out", "order-dose-no-indication",
+              "order-aspirin-renal", "order-not-indicated", "order-regimen-during-vte",
+              "order-cmvt-undecided", "order-dose-below-plan", "order-dose-weight")
 
 i18n.texts()  # read the catalogues once, now: a bad one stops the import (i18n.CatalogueError)
 

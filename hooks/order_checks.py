@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from hooks import cards, suggestions
+from hooks import cards, plan_checks, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg, orders
 from hooks.chart import (
     ANTICOAGULANTS,
@@ -36,6 +36,12 @@ from hooks.chart import (
     assess_chart,
     current_anticoagulants,
 )
+from hooks.order_cards import drafts as _drafts
+from hooks.order_cards import drug_name, update_dose
+from hooks.order_cards import fill as _fill
+from hooks.order_cards import make_card as _card
+from hooks.order_cards import plain as _plain
+from hooks.order_cards import pts as _pts
 from vte_rules import treatment
 from vte_rules.assessment import Assessment
 from vte_rules.facts import PatientFacts
@@ -57,20 +63,6 @@ class DraftService(Protocol):
 class OrderChart(Chart, Protocol):
     @property
     def services(self) -> Sequence[DraftService]: ...
-
-
-def _pts(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-def _fill(template: str, **fields: Label) -> Label:
-    """A message whose fields are themselves bilingual."""
-    return Label(msg("order", template, **{k: v.en for k, v in fields.items()}).en,
-                 msg("order", template, **{k: v.zh for k, v in fields.items()}).zh)
-
-
-def _plain(value: str) -> Label:
-    return Label(value, value)
 
 
 def _options_label(pa: ProphylaxisAssessment) -> Label:
@@ -97,20 +89,6 @@ def _tier_suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest
                 "labels", "delete_draft").text(request.lang), "resourceId": ref})
         out.append(suggestion)
     return out
-
-
-def _card(kind: str, request: HookRequest, label: Label, indicator: str, detail: list[str],
-          source: str, links: Links, offered: list[dict[str, Any]],
-          extension: dict[str, Any], *parts: str) -> dict[str, Any]:
-    uuid = card_uuid(kind, request.hook_instance, *parts)
-    for i, s in enumerate(offered):  # suggestion uuids belong to this card
-        s["uuid"] = suggestions.suggestion_uuid(uuid, f"{i}|{s['label']}")
-    return cards.card(uuid, label, indicator, detail, source, kind, request.lang, links,
-                      offered, {"vte-cds": {"kind": kind, **extension}})
-
-
-def _drafts(chart: Chart, concepts: frozenset[str] | set[str]) -> list[Use]:
-    return [u for u in chart.medications if u.draft and set(u.concepts) & concepts]
 
 
 def _imid_without_prophylaxis(request: HookRequest, chart: Chart, facts: PatientFacts,
@@ -215,11 +193,17 @@ def _filter(request: HookRequest, chart: OrderChart, found: Assessment,
 
 
 def _phase_matches(use: Use, phases: Sequence[treatment.Phase]) -> bool | None:
+    """Whether the draft's dose is one of the phases' doses; None when it cannot be told (no
+    readable dose, or a per-kg dose with no weight on record)."""
     mg = getattr(use, "dose_mg", None)
     per_day = getattr(use, "doses_per_day", None)
     if mg is None or per_day is None:
         return None
+    unknown = False
     for phase in phases:
+        if phase.per_kg and phase.computed_amount is None:
+            unknown = True  # 1 mg/kg with no weight: this phase cannot be compared
+            continue
         amount = phase.computed_amount if phase.per_kg else phase.amount
         if amount is None:
             return True  # warfarin: titrated to INR, nothing to compare
@@ -227,7 +211,7 @@ def _phase_matches(use: Use, phases: Sequence[treatment.Phase]) -> bool | None:
         tolerance = allowance * amount if phase.per_kg else 0.0
         if abs(mg - amount) <= tolerance and per_day == phase.doses_per_day:
             return True
-    return False
+    return None if unknown else False
 
 
 def _treatment_dose(request: HookRequest, chart: Chart, found: Assessment,
@@ -238,16 +222,33 @@ def _treatment_dose(request: HookRequest, chart: Chart, found: Assessment,
     for use in _drafts(chart, ANTICOAGULANTS):
         for regimen, phases in plan.phases.items():
             drugs = {p.drug for p in phases}
-            if not drugs & set(use.concepts) or _phase_matches(use, phases) is not False:
+            if not drugs & set(use.concepts):
+                continue
+            matches = _phase_matches(use, phases)
+            if matches is None and any(p.per_kg and p.computed_amount is None
+                                       for p in phases):
+                return _card("order-dose-weight", request, _fill(
+                    "weight_unknown", drug=drug_name(use)), "warning",
+                    [msg("order", "weight_unknown_detail").text(request.lang)],
+                    "mm_treatment", links, [], {"regimen": regimen.value,
+                                                "rules": [p.rule for p in phases]},
+                    use.reference, "weight")
+            if matches is not False:
                 continue
             expected = Label("; ".join(p.label.en for p in phases),
                              "；".join(p.label.zh for p in phases))
-            label = _fill("treatment_dose", drug=_plain(use.text or use.concepts[0]),
-                          expected=expected)
+            label = _fill("treatment_dose", drug=drug_name(use), expected=expected)
             detail = [*cards.recommendation_section(plan.recommendation, request.lang)]
+            first = phases[0]
+            amount = first.computed_amount if first.per_kg else first.amount
+            offered = []
+            if amount is not None and first.doses_per_day:
+                text = first.computed if first.per_kg and first.computed else first.label
+                update = update_dose(request, use, amount, first.doses_per_day, text)
+                offered = [update] if update else []
             return _card("order-treatment-dose", request, label, "warning", detail,
-                         "mm_treatment", links, [], {"regimen": regimen.value,
-                                                     "rules": [p.rule for p in phases]})
+                         "mm_treatment", links, offered, {"regimen": regimen.value,
+                                                          "rules": [p.rule for p in phases]})
     return None
 
 
@@ -337,4 +338,5 @@ def check(request: HookRequest, chart: OrderChart, links: Links) -> list[dict[st
         skip |= {u.reference for u in _drafts(chart, ANTICOAGULANTS)}
     cards_ += _ruled_out(request, chart, found, links, skip)
     cards_ += _treatment_dose_without_vte(request, chart, found, links)
+    cards_ += plan_checks.check(request, chart, found, links)
     return [c for c in cards_ if c is not None]

@@ -38,8 +38,11 @@ def catalogues() -> dict[str, Catalog]:
     return {lang: i18n.read_catalogue(locale) for lang, locale in i18n.LOCALES.items()}
 
 
+RULE_ID = re.compile(r"\b[A-Z]+(?:-[A-Z0-9]+)*-\d+\b")  # MM-T5-27, MM-RX-01, ADJ-01
+
+
 def latin_words(text: str) -> set[str]:
-    return set(re.findall(r"[A-Za-z]+", PLACEHOLDER.sub("", text)))
+    return set(re.findall(r"[A-Za-z]+", RULE_ID.sub("", PLACEHOLDER.sub("", text))))
 
 
 # --- the catalogues ------------------------------------------------------------------------

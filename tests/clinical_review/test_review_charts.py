@@ -15,6 +15,7 @@ either direction is seen.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ import pytest
 from cds_service.app import create_app
 from hooks.prefetch import PATIENT_DATA, resource_type
 
-CASES = sorted((Path(__file__).parent / "cases").glob("*.json"))
+# VTE_CDS_REVIEW_CASES points the same harness at a hold-out set kept outside the repository
+CASE_DIR = Path(os.environ.get("VTE_CDS_REVIEW_CASES") or Path(__file__).parent / "cases")
+CASES = sorted(CASE_DIR.glob("*.json"))
 SERVICE = {"patient-view": "vte-patient-view", "order-select": "vte-order-select",
            "order-sign": "vte-order-sign"}
 TIERS = {"low": "low", "high": "high", "very-high": "very_high", None: None}
