@@ -26,6 +26,11 @@ from cds_service.fhir_client import FhirClient
 from cds_service.security.issuers import Issuer, issuers_from_config
 from cds_service.security.tokens import Authenticator
 from cds_service.state import Components
+from cds_service.storage.links import AssessmentLinks
+from cds_service.storage.replays import StoreReplays
+from cds_service.storage.sessions import SmartSessions
+from cds_service.storage.shared import SharedStore
+from cds_service.storage.snoozes import Snoozes
 from vte_rules.startup import check_all
 
 log = logging.getLogger("vte_cds")
@@ -65,15 +70,18 @@ def _build(app: Flask) -> Components:
     cfg = app.config
     fhir = FhirClient(session, _listing(cfg["FHIR_ALLOWLIST"]), float(cfg["FHIR_TIMEOUT"]),
                       int(cfg["FHIR_MAX_PAGES"]))
+    shared = SharedStore(str(cfg["DATABASE_URL"]), str(cfg["STORE_KEY"]))
     authenticator = None
     if config.auth_on(cfg):
         clock = cfg.get("CLOCK")
         authenticator = Authenticator(trusted_issuers(cfg), session,
-                                      clock=clock if callable(clock) else time.time)
+                                      clock=clock if callable(clock) else time.time,
+                                      replays=StoreReplays(shared))
     else:
         log.warning("AUTHENTICATION IS OFF (VTE_CDS_AUTH=off): any caller can use this "
                     "service. Never run it like this with real patient data.")
-    return Components(fhir, authenticator)
+    return Components(fhir, authenticator, shared, AssessmentLinks(shared),
+                      SmartSessions(shared), Snoozes(shared))
 
 
 def _error_response(error: CdsError) -> tuple[Response, int]:

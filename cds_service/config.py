@@ -30,8 +30,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds for one FHIR request; pages followed per query at most.
     "FHIR_TIMEOUT": 5.0,
     "FHIR_MAX_PAGES": 5,
-    # Feedback store: sqlite:///path or postgresql://...
+    # The store (feedback, and everything that outlives a request): sqlite:///path or
+    # postgresql://...
     "DATABASE_URL": "sqlite:///instance/feedback.db",
+    # Secret the store's encryption and hashing keys derive from; empty: kept in the store.
+    "STORE_KEY": "",
     # Comma-separated origins allowed by CORS ("*" for any, as the public sandbox needs).
     "CORS_ORIGINS": "*",
     # Largest request body accepted, in bytes.
@@ -44,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "LOG_CARDS": False,
 }
 
+MIN_STORE_KEY_CHARS = 32
 ISSUERS_HELP = ("name the issuers you trust as docs/security.md shows (e.g. "
                 "'{\"https://sandbox.cds-hooks.org\": {\"profile\": \"cds-hooks-sandbox\"}}')")
 NO_ISSUER_HELP = (f"{ISSUERS_HELP}, or run bin/run with no arguments for the demo, which listens "
@@ -152,6 +156,13 @@ def _database_url(value: Any) -> str:
     return text
 
 
+def _store_key(value: Any) -> str:
+    text = str(value or "")
+    if text and (len(text) < MIN_STORE_KEY_CHARS or text != text.strip()):
+        raise ValueError("too short")
+    return text
+
+
 def _language(value: Any) -> str:
     text = str(value).strip()
     if not text.lower().startswith(("en", "zh")):
@@ -187,6 +198,10 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "DATABASE_URL": (_database_url, "names no feedback store this service can open",
                      "use sqlite:///path/to/feedback.db or postgresql://user@host:5432/db, or "
                      "unset it for instance/feedback.db"),
+    "STORE_KEY": (_store_key, f"must be at least {MIN_STORE_KEY_CHARS} characters, without "
+                  "spaces around them",
+                  "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))', "
+                  "or unset it to keep the keys in the store"),
     "CORS_ORIGINS": (_text, "must be text", "list origins separated by commas, or *"),
     "MAX_BODY_BYTES": (_positive(int), "must be a whole number of bytes above 0",
                        "set e.g. VTE_CDS_MAX_BODY_BYTES=5000000, or unset it for the default"),

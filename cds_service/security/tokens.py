@@ -12,8 +12,10 @@ inlined there or published at the key locations their profile allows.
   as ``errors.py`` lists ``jku`` outside the allow-list under ``Forbidden``; every other token
   problem is 401). Redirects are not followed.
 - Replay: ``aud`` must be the URL called, a token lives at most its profile's lifetime, and an
-  ``(iss, jti)`` pair is accepted once until the token expires. The memory is per process: behind
-  several workers a replay to another worker succeeds within the token's short life.
+  ``(iss, jti)`` pair is accepted once until the token expires. The service keeps that record in
+  its store (``cds_service.storage.replays``), so a replay to another worker or instance is
+  refused too; an ``Authenticator`` built without one (``vte-cds check-ehr``, unit tests) keeps
+  it in memory.
 - Key-fetch abuse: an unknown ``kid`` or ``jku`` refetches each document at most once per
   ``MIN_REFETCH_SECONDS``; documents are size-capped and every fetch has a timeout; failures are
   401, never 500.
@@ -32,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 import requests
@@ -93,6 +95,12 @@ class Token:
         return iss if isinstance(iss, str) else ""
 
 
+class ReplayRecord(Protocol):
+    def first_use(self, key: tuple[str, str], until: float, now: float) -> bool:
+        """True the first time ``key`` is seen, False again until ``until``."""
+        ...
+
+
 class _ReplayCache:
     """``(iss, jti)`` pairs already accepted, each remembered until its token can no longer pass."""
 
@@ -125,6 +133,7 @@ class Authenticator:
         jwks_ttl_seconds: int = 300,
         timeout: float = 3.0,
         clock: Callable[[], float] = time.time,
+        replays: ReplayRecord | None = None,
     ) -> None:
         issuers = tuple(issuers)
         check_unique(issuers)
@@ -139,7 +148,7 @@ class Authenticator:
         self._jku_lists: DocumentCache[frozenset[str]] = DocumentCache(
             session, timeout, clock, key_url_list
         )
-        self._replays = _ReplayCache()
+        self._replays: ReplayRecord = replays if replays is not None else _ReplayCache()
 
     def verify(self, authorization: str | None, audience: str) -> Claims:
         """Check an ``Authorization`` header for a call to ``audience`` (the URL called).

@@ -41,7 +41,8 @@ class AssessmentLinks:
     def put(self, chart: MappedChart) -> str:
         token = secrets.token_urlsafe(16)
         now = self.shared.clock()
-        sealed = self.shared.seal(json.dumps(chart_to_data(chart)).encode("utf-8"))
+        sealed = self.shared.seal(json.dumps(chart_to_data(chart)).encode("utf-8"),
+                                  _SAVE_FAILED)
         self.shared.expiring(_SAVE_FAILED).put(KIND, digest(token), sealed, now + self.ttl,
                                                now=now, failure=_SAVE_FAILED)
         return token
@@ -50,7 +51,7 @@ class AssessmentLinks:
         found = self.shared.expiring(_READ_FAILED).get(KIND, digest(token),
                                                        now=self.shared.clock(),
                                                        failure=_READ_FAILED)
-        data = None if found is None else self.shared.unseal(found)
+        data = None if found is None else self.shared.unseal(found, _READ_FAILED)
         return None if data is None else chart_from_data(json.loads(data))
 
 

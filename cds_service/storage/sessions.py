@@ -25,7 +25,7 @@ class SmartSessions:
 
     def save(self, sid: str, record: dict[str, Any], expires_at: float) -> None:
         failure = _FAILED.format("saved")
-        sealed = self.shared.seal(json.dumps(record).encode("utf-8"))
+        sealed = self.shared.seal(json.dumps(record).encode("utf-8"), failure)
         self.shared.expiring(failure).put(KIND, digest(sid), sealed, expires_at,
                                           now=self.shared.clock(), failure=failure)
 
@@ -33,7 +33,7 @@ class SmartSessions:
         failure = _FAILED.format("read")
         found = self.shared.expiring(failure).get(KIND, digest(sid), now=self.shared.clock(),
                                                   failure=failure)
-        data = None if found is None else self.shared.unseal(found)
+        data = None if found is None else self.shared.unseal(found, failure)
         record = None if data is None else json.loads(data)
         return record if isinstance(record, dict) else None
 
@@ -43,4 +43,4 @@ class SmartSessions:
 
     def signing_key(self) -> bytes:
         """The key that signs the session cookie, the same in every worker and instance."""
-        return self.shared.secret("smart-session-cookie")
+        return self.shared.secret("smart-session-cookie", _FAILED.format("read"))

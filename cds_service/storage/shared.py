@@ -33,7 +33,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from cds_service.errors import StoreUnavailable
 from cds_service.storage.database import open_database
-from cds_service.storage.expiring import ExpiringStore
+from cds_service.storage.expiring import UNAVAILABLE, ExpiringStore
 
 FOREVER = 253402300799.0  # 9999-12-31T23:59:59Z
 SECRET_KIND = "secret"
@@ -60,19 +60,19 @@ class SharedStore:
                                                           durable=False))
             return self._store
 
-    def secret(self, name: str) -> bytes:
+    def secret(self, name: str, failure: str = UNAVAILABLE) -> bytes:
+        """The shared secret ``name``; StoreUnavailable(``failure``) when the store cannot say."""
         found = self._secrets.get(name)
         if found is not None:
             return found
         if self._store_key:
             value = hmac.new(self._store_key, f"vte-cds {name}".encode(), hashlib.sha256).digest()
         else:
-            value = self._kept_secret(name)
+            value = self._kept_secret(name, failure)
         with self._lock:
             return self._secrets.setdefault(name, value)
 
-    def _kept_secret(self, name: str) -> bytes:
-        failure = "the store is unavailable: the service's shared keys could not be read"
+    def _kept_secret(self, name: str, failure: str) -> bytes:
         store = self.expiring(failure)
         now = self.clock()
         store.add(SECRET_KIND, name, secrets.token_bytes(32), FOREVER, now=now, failure=failure)
@@ -85,17 +85,17 @@ class SharedStore:
             raise StoreUnavailable(failure)
         return value
 
-    def _cipher(self) -> Fernet:
+    def _cipher(self, failure: str) -> Fernet:
         if self._fernet is None:
-            self._fernet = Fernet(base64.urlsafe_b64encode(self.secret("seal")))
+            self._fernet = Fernet(base64.urlsafe_b64encode(self.secret("seal", failure)))
         return self._fernet
 
-    def seal(self, data: bytes) -> bytes:
-        return self._cipher().encrypt(data)
+    def seal(self, data: bytes, failure: str = UNAVAILABLE) -> bytes:
+        return self._cipher(failure).encrypt(data)
 
-    def unseal(self, token: bytes) -> bytes | None:
+    def unseal(self, token: bytes, failure: str = UNAVAILABLE) -> bytes | None:
         try:
-            return self._cipher().decrypt(token)
+            return self._cipher(failure).decrypt(token)
         except InvalidToken:
             return None
 

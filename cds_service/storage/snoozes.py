@@ -48,7 +48,7 @@ class Snoozes:
         self.shared = shared
 
     def patient_key(self, patient_id: str) -> str:
-        secret = self.shared.secret("patient-key")
+        secret = self.shared.secret("patient-key", _FAILED.format("read"))
         return hmac.new(secret, patient_id.encode("utf-8", "surrogatepass"),
                         hashlib.sha256).hexdigest()
 

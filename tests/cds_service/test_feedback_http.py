@@ -18,12 +18,13 @@ APPS = []
 
 @pytest.fixture(autouse=True)
 def _close_stores():
-    """Each app opens its store on first feedback; close them so no connection leaks."""
+    """Each app opens its stores on first use; close them so no connection leaks."""
     yield
     while APPS:
-        store = APPS.pop().extensions["vte_cds"].store
-        if store is not None:
-            store.close()
+        parts = APPS.pop().extensions["vte_cds"]
+        parts.shared.close()
+        if parts.store is not None:
+            parts.store.close()
 
 
 def make_app(url):
@@ -111,9 +112,20 @@ def test_malformed_feedback_is_a_clear_400_and_nothing_is_stored(tmp_path, body,
 
 
 def test_feedback_store_down_is_503_not_acknowledged(tmp_path):
+    card = issued_card(make_app(f"sqlite:///{tmp_path}/feedback.db").test_client())
     app = make_app("postgresql://postgres@127.0.0.1:1/test")
-    card = issued_card(app.test_client())
     response = app.test_client().post("/cds-services/vte-patient-view/feedback",
                                       json={"feedback": [outcome(card)]})
     assert response.status_code == 503
     assert response.json["error"] == "store_unavailable"
+
+
+def test_a_card_whose_link_cannot_be_saved_is_503_saying_so():
+    app = make_app("postgresql://postgres@127.0.0.1:1/test")
+    response = app.test_client().post("/cds-services/vte-patient-view",
+                                      json=myeloma_on_lenalidomide_dexamethasone())
+    assert response.status_code == 503
+    assert response.json == {
+        "error": "store_unavailable",
+        "message": "the store is unavailable: the card's assessment link could not be saved; "
+                   "try again"}
