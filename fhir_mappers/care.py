@@ -47,7 +47,15 @@ def _performed(proc: Mapping[str, Any]) -> Any:
     return dates.first(proc, "performedDateTime", "performedPeriod")
 
 
+_READ_CONCEPTS = frozenset({"major_surgery", "central_venous_catheter", "plaster_cast",
+                            "compression", "duplex_ultrasound", "ivc_filter"})
+
+
 def read_procedures(ctx: Context, procedures: Iterable[Mapping[str, Any]]) -> None:
+    """A completed procedure in the surgery window that no value set classifies (an unknown
+    code, or "surgery" with no kind) could be major surgery: the factor is unknown, not absent,
+    and the procedure is listed among the entries that could not be read. So is major surgery
+    whose date is not recorded."""
     cmap = load_map("procedures")
     rules = ctx.policy["procedures"]
     surgery_days = int(rules["surgery_within_days"])
@@ -55,7 +63,8 @@ def read_procedures(ctx: Context, procedures: Iterable[Mapping[str, Any]]) -> No
     for raw in procedures:
         concepts = {m.concept for m in cmap.match(raw.get("code"))}
         concepts |= {m.concept for m in cmap.match(raw.get("category"))}
-        if not concepts & {"major_surgery", "central_venous_catheter", "plaster_cast"}:
+        if not concepts & _READ_CONCEPTS:
+            _unclassified(ctx, raw, surgery_days)
             continue
         proc = ctx.accept(raw)
         if proc is None:
@@ -66,6 +75,9 @@ def read_procedures(ctx: Context, procedures: Iterable[Mapping[str, Any]]) -> No
             planned = age is not None and -surgery_days <= age <= 0
             if planned:
                 ctx.vote("major_surgery_planned_within_1_month", Vote(True, (ref,), date=day))
+            continue
+        if status == "completed" and day is None and "major_surgery" in concepts:
+            _unknown_surgery(ctx, ref, "major surgery with no date recorded")
             continue
         if status != "completed" or age is None or age < 0:
             continue
@@ -81,6 +93,30 @@ def read_procedures(ctx: Context, procedures: Iterable[Mapping[str, Any]]) -> No
     if ctx.received("Procedure") and not ctx.ballot.voted("major_surgery_within_1_month"):
         ctx.vote("major_surgery_within_1_month",
                  Vote(False, assumption=f"no major surgery recorded in {surgery_days} days"))
+
+
+def _unclassified(ctx: Context, raw: Mapping[str, Any], surgery_days: int) -> None:
+    """A procedure no value set names: unknown for major surgery when it was done (or could
+    have been done) within the window; ignored when it was plainly earlier or not done."""
+    if not isinstance(raw, Mapping) or raw.get("status") != "completed":
+        return
+    proc = ctx.accept(raw)
+    if proc is None:
+        return
+    day = _performed(proc)
+    age = dates.age_days(day, ctx.as_of) if day else None
+    if age is not None and not 0 <= age <= surgery_days:
+        return
+    why = ("no date recorded" if age is None else
+           f"done {age} days ago, kind not recognised")
+    _unknown_surgery(ctx, reference(proc), why)
+
+
+def _unknown_surgery(ctx: Context, ref: str, why: str) -> None:
+    ctx.issues.append(DataIssue(ref, f"procedure could not be classified ({why}); whether "
+                                "it was major surgery is unknown, not absent", "warning"))
+    for factor in ("major_surgery_within_1_month", "immobilisation_or_surgery_within_4_weeks"):
+        ctx.vote(factor, Vote(None, (ref,), reason=f"{ref} could not be classified"))
 
 
 def read_devices(ctx: Context, devices: Iterable[Mapping[str, Any]]) -> None:
