@@ -247,10 +247,12 @@ class PostgresDatabase(Database):
                     with conn.transaction(), conn.cursor() as cur:
                         return work(_PostgresSql(cur))
                 except psycopg.OperationalError as exc:
+                    lost = reused and self._conn is not None and self._conn.broken
                     self._discard()
-                    # A stale connection fails at its first statement, before anything commits
-                    # (and feedback written twice is counted once): run again, once, anew.
-                    if not reused:
+                    # A connection that went stale fails at its first statement, before anything
+                    # commits (and feedback written twice is counted once): run again, once, on
+                    # a new one. A statement cut by the timeout is not run again.
+                    if not lost:
                         raise unavailable(exc, failure) from exc
                 except psycopg.Error as exc:
                     raise unavailable(exc, failure) from exc
