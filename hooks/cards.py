@@ -7,7 +7,10 @@ was ruled out and why, the duration, and the notes where the guideline is ambigu
 
 from __future__ import annotations
 
+import functools
+import tomllib
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from typing import Any
 
 from hooks.base import Links, messages, msg
@@ -105,9 +108,23 @@ def bullet_labels(title: Label, labels: Iterable[Label], lang: str) -> list[str]
     return [title.text(lang), "", *items] if items else []
 
 
-def override_reasons(lang: str) -> list[dict[str, str]]:
-    return [{"code": code, "system": "urn:vte-cds:override-reason", "display": Label(
-        **label).text(lang)} for code, label in messages()["override_reasons"].items()]
+@functools.cache
+def _reasons_by_kind() -> Mapping[str, Any]:
+    text = (resources.files("hooks") / "override_reasons.toml").read_text("utf-8")
+    data: Mapping[str, Any] = tomllib.loads(text)
+    return data
+
+
+SNOOZE_REASON = "not_now"
+
+
+def override_reasons(lang: str, kind: str | None = None) -> list[dict[str, str]]:
+    """The override reasons a card of ``kind`` offers (``hooks/override_reasons.toml``); every
+    reason when no kind is given (the feedback report names them all)."""
+    every = messages()["override_reasons"]
+    codes = list(every) if kind is None else _reasons_by_kind()["kinds"][kind]
+    return [{"code": code, "system": "urn:vte-cds:override-reason",
+             "display": Label(**every[code]).text(lang)} for code in codes]
 
 
 def source(key: str, lang: str, topic: str) -> dict[str, Any]:
@@ -125,7 +142,7 @@ def card(uuid: str, summary_label: Label, indicator: str, detail: list[str], sou
         "indicator": indicator,
         "detail": "\n".join(detail),
         "source": source(source_key, lang, topic),
-        "overrideReasons": override_reasons(lang),
+        "overrideReasons": override_reasons(lang, topic),  # the topic is the card kind
         "extension": dict(extension),
     }
     if suggestions:

@@ -111,6 +111,13 @@ RUNTIME_KEYS: tuple[Key, ...] = (
     runtime_key("override_reasons", "data_incorrect"),
     runtime_key("override_reasons", "patient_declined"),
     runtime_key("override_reasons", "clinical_judgement"),
+    runtime_key("override_reasons", "not_now"),
+    runtime_key("override_reasons", "prophylaxis_elsewhere"),
+    runtime_key("override_reasons", "other_indication"),
+    runtime_key("override_reasons", "renal_function_checked"),
+    runtime_key("override_reasons", "benefit_outweighs_bleeding"),
+    runtime_key("override_reasons", "dose_intended"),
+    runtime_key("override_reasons", "high_risk_documented_elsewhere"),
 )
 
 

@@ -165,7 +165,9 @@ def test_the_hooks_api_keeps_its_shape():
     assert msg("summary", "mm", tier="T", points=3, options="O").zh == "T（3分）：O"
     assert list(messages()["override_reasons"]) == [
         "already_on_anticoagulant", "bleeding_concern", "data_incorrect", "patient_declined",
-        "clinical_judgement"]
+        "clinical_judgement", "not_now", "prophylaxis_elsewhere", "other_indication",
+        "renal_function_checked", "benefit_outweighs_bleeding", "dose_intended",
+        "high_risk_documented_elsewhere"]
     assert messages()["detail"]["no_evidence"] == {"en": "-", "zh": "-"}
     with pytest.raises(KeyError, match="msgctxt 'tiers' msgid 'moderate'"):
         msg("tiers", "moderate")
