@@ -10,10 +10,14 @@ POST /smart/api/assess                  {patient, overrides} -> assess_all() of 
 The SMART App Launch runs on the server with ``fhirclient``: the authorize and token endpoints
 come from ``{iss}/.well-known/smart-configuration`` (fetched only for an ``iss`` in
 ``VTE_CDS_FHIR_ALLOWLIST``), fhirclient builds the authorize URL (state, PKCE S256) and exchanges
-the code. The access token stays in this process: the Flask session cookie carries a random
-session id only, never the token, and the page never sees it. The chart is read with the
-service's own FHIR fetch (the prefetch queries of ``hooks.prefetch.PATIENT_DATA``) and mapped
-with ``fhir_mappers.map_chart``; the mapped chart is kept briefly per session and patient.
+the code. The access token stays on the server, in the store (``cds_service.storage.sessions``,
+sealed), so that any worker of any instance can take the next step of a launch: the Flask session
+cookie (path ``/smart``) carries a random session id only, never the token, and the page never
+sees it. The cookie is signed with ``SECRET_KEY`` (``VTE_CDS_SMART_SECRET_KEY``) when one is set,
+otherwise with a key kept in the store, the same for every worker and instance. The chart is read
+with the service's own FHIR fetch (the prefetch queries of ``hooks.prefetch.PATIENT_DATA``) and
+mapped with ``fhir_mappers.map_chart``; the mapped chart is kept briefly per session and patient,
+in the memory of the process that read it (a cache: another worker reads the chart again).
 
 Without a launch, ``/smart/app?patient=<id>`` reads the demo FHIR server (``UI_FHIR_URL``), only
 when the service runs with ``VTE_CDS_AUTH=off``.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import logging
 import math
 import re
@@ -32,15 +37,27 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
 from fhirclient.client import FHIRClient  # type: ignore[import-untyped]
-from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory, session
+from flask import (
+    Blueprint,
+    Flask,
+    Request,
+    Response,
+    current_app,
+    jsonify,
+    request,
+    send_from_directory,
+    session,
+)
 from flask.blueprints import BlueprintSetupState
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
-from cds_service.errors import BadRequest, Forbidden, NotFound, UpstreamError
+from cds_service.errors import BadRequest, Forbidden, NotFound, StoreUnavailable, UpstreamError
 from cds_service.fhir_client import normalise_base
 from cds_service.state import components
 from cds_service.ui import patient_rows
@@ -86,16 +103,44 @@ def _defaults(state: BlueprintSetupState) -> None:
     config.setdefault("SMART_SECRET_KEY", "")
     config.setdefault("SMART_FRAME_ANCESTORS", "")
     config.setdefault("UI_FHIR_URL", "")
-    if not config.get("SECRET_KEY"):
-        key = str(config["SMART_SECRET_KEY"] or "")
-        if not key:
-            key = secrets.token_urlsafe(32)
-            log.warning("VTE_CDS_SMART_SECRET_KEY is not set: SMART sessions are signed with a "
-                        "random key of this process and end when it stops")
-        config["SECRET_KEY"] = key
+    if not config.get("SECRET_KEY") and config["SMART_SECRET_KEY"]:
+        config["SECRET_KEY"] = str(config["SMART_SECRET_KEY"])
     if config.get("SESSION_COOKIE_SAMESITE") is None:
         config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if config.get("SESSION_COOKIE_PATH") is None:
+        config["SESSION_COOKIE_PATH"] = "/smart"
+    cast(Flask, state.app).session_interface = SharedKeySessions()
     state.app.extensions["vte_cds_smart"] = SmartStore()
+
+
+class _Unreadable(SecureCookieSession):
+    """A session cookie that could not be checked: the store that keeps its key did not answer."""
+
+
+class SharedKeySessions(SecureCookieSessionInterface):
+    """Flask's signed session cookie, signed with the configured ``SECRET_KEY`` or else with the
+    key kept in the store, so that every worker and instance reads every other's cookies."""
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if app.secret_key:
+            return super().get_signing_serializer(app)
+        parts: Any = app.extensions["vte_cds"]
+        return URLSafeTimedSerializer(
+            parts.sessions.signing_key(), salt=self.salt, serializer=self.serializer,
+            signer_kwargs={"key_derivation": self.key_derivation,
+                           "digest_method": self.digest_method})
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()  # nothing to check, so no key to read
+        try:
+            return super().open_session(app, request)
+        except StoreUnavailable:
+            return _Unreadable()
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        if not isinstance(session, _Unreadable):
+            super().save_session(app, session, response)
 
 
 # --- the server-side store ----------------------------------------------------------------
@@ -103,7 +148,8 @@ def _defaults(state: BlueprintSetupState) -> None:
 
 @dataclass
 class Launch:
-    """One SMART session, server side only: fhirclient's state holds the access token."""
+    """One SMART session, server side only: fhirclient's state holds the access token.
+    ``expires``: seconds since the epoch."""
 
     client_state: dict[str, Any]
     iss: str
@@ -115,6 +161,24 @@ class Launch:
         auth = (self.client_state.get("server") or {}).get("auth") or {}
         token = auth.get("access_token")
         return token if isinstance(token, str) and token else None
+
+    def to_data(self) -> dict[str, Any]:
+        """As kept in the store: without the client secret, which stays in the settings."""
+        state = json.loads(json.dumps(self.client_state))
+        state.pop("app_secret", None)
+        ((state.get("server") or {}).get("auth") or {}).pop("app_secret", None)
+        return {"client_state": state, "iss": self.iss, "expires": self.expires,
+                "patient": self.patient}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], client_secret: str) -> Launch:
+        state = dict(data["client_state"])
+        if client_secret:
+            state["app_secret"] = client_secret
+            auth = (state.get("server") or {}).get("auth")
+            if isinstance(auth, dict):
+                auth["app_secret"] = client_secret
+        return cls(state, str(data["iss"]), float(data["expires"]), data.get("patient"))
 
 
 @dataclass(frozen=True)
@@ -155,10 +219,9 @@ class _Expiring:
 
 
 class SmartStore:
-    """SMART sessions (id -> `Launch`) and mapped charts, in this process's memory only."""
+    """Mapped charts, in this process's memory only (sessions are in the store)."""
 
     def __init__(self) -> None:
-        self.launches = _Expiring()
         self.charts = _Expiring()
 
 
@@ -167,12 +230,22 @@ def _store() -> SmartStore:
     return found
 
 
+def _save(sid: str, launch: Launch) -> None:
+    components().sessions.save(sid, launch.to_data(), launch.expires)
+
+
 def _current() -> tuple[str, Launch] | None:
+    """This browser's launch; StoreUnavailable when the store cannot say."""
+    if isinstance(session, _Unreadable):
+        raise StoreUnavailable("the store is unavailable: the SMART session could not be "
+                               "read; launch the app again in a moment")
     sid = session.get(SESSION_KEY)
     if not isinstance(sid, str):
         return None
-    launch = _store().launches.get(sid)
-    return (sid, launch) if isinstance(launch, Launch) else None
+    found = components().sessions.load(sid)
+    if found is None:
+        return None
+    return sid, Launch.from_data(found, str(current_app.config["SMART_CLIENT_SECRET"] or ""))
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -314,12 +387,15 @@ def launch() -> Response:
         authorize, token = _discover(iss)
     except UpstreamError as exc:
         return _page(502, "SMART launch failed", exc.message)
-    record = Launch({}, iss, time.monotonic() + LAUNCH_TTL_S)
+    record = Launch({}, iss, time.time() + LAUNCH_TTL_S)
     client = _client(_initial_state(iss, launch_token, authorize, token), record)
     url = client.authorize_url
     record.client_state = client.state
     sid = secrets.token_urlsafe(32)
-    _store().launches.put(sid, record, LAUNCH_TTL_S)
+    try:
+        _save(sid, record)
+    except StoreUnavailable as exc:
+        return _page(503, "SMART launch failed", exc.message)
     session.clear()
     session[SESSION_KEY] = sid
     response = Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
@@ -328,6 +404,13 @@ def launch() -> Response:
 
 @bp.get("/smart/callback")
 def callback() -> Response:
+    try:
+        return _callback()
+    except StoreUnavailable as exc:
+        return _page(503, "SMART launch failed", exc.message)
+
+
+def _callback() -> Response:
     current = _current()
     if current is None:
         return _page(400, "SMART launch expired",
@@ -337,7 +420,7 @@ def callback() -> Response:
     error = request.args.get("error")
     if error is not None:
         code = error if _OAUTH_ERROR.match(error) else "error"
-        _store().launches.pop(sid)
+        components().sessions.drop(sid)
         return _page(400, "SMART authorization refused",
                      f"The authorization server answered '{code}'. Launch the app again.")
     expected = ((record.client_state.get("server") or {}).get("auth") or {}).get("auth_state")
@@ -352,13 +435,13 @@ def callback() -> Response:
         client.handle_callback(request.url)
     except Exception:  # fhirclient raises bare Exception and requests errors
         log.warning("SMART token exchange failed")
-        _store().launches.pop(sid)
+        components().sessions.drop(sid)
         return _page(502, "SMART launch failed",
                      "The token exchange with the authorization server failed. Launch the app "
                      "again.")
     patient = client.patient_id
     if not isinstance(patient, str) or not _ID.match(patient):
-        _store().launches.pop(sid)
+        components().sessions.drop(sid)
         return _page(400, "SMART launch without a patient",
                      "The authorization server gave no patient in context; launch the app "
                      "from a patient's chart.")
@@ -369,11 +452,11 @@ def callback() -> Response:
     lifetime = max(1.0, min(lifetime, float(SESSION_MAX_S)))
     state_now = client.state
     state_now["server"]["auth"].pop("code_verifier", None)
-    done = Launch(state_now, record.iss, time.monotonic() + lifetime, patient)
+    done = Launch(state_now, record.iss, time.time() + lifetime, patient)
     # A new session id once authorized (no fixation); the old one is gone.
-    _store().launches.pop(sid)
+    components().sessions.drop(sid)
     new_sid = secrets.token_urlsafe(32)
-    _store().launches.put(new_sid, done, lifetime)
+    _save(new_sid, done)
     session.clear()
     session[SESSION_KEY] = new_sid
     return Response(status=302, headers={"Location": "/smart/app", "Cache-Control": "no-store"})

@@ -336,7 +336,7 @@ def test_the_ehr_launch_reaches_the_app_with_the_token_kept_server_side(app, cli
     for answer in (page, context, assessed, other):
         assert ACCESS_TOKEN not in answer.get_data(as_text=True)
         assert "SECRET-REFRESH-TOKEN" not in answer.get_data(as_text=True)
-    cookie = client.get_cookie("session")
+    cookie = client.get_cookie("session", path="/smart")
     assert cookie is not None
     assert ACCESS_TOKEN not in cookie.value
     serializer = app.session_interface.get_signing_serializer(app)
