@@ -163,10 +163,13 @@ class Launch:
         return token if isinstance(token, str) and token else None
 
     def to_data(self) -> dict[str, Any]:
-        """As kept in the store: without the client secret, which stays in the settings."""
+        """As kept in the store: without the client secret, which stays in the settings, and
+        without a refresh token, which the app never uses."""
         state = json.loads(json.dumps(self.client_state))
         state.pop("app_secret", None)
-        ((state.get("server") or {}).get("auth") or {}).pop("app_secret", None)
+        auth = (state.get("server") or {}).get("auth") or {}
+        auth.pop("app_secret", None)
+        auth.pop("refresh_token", None)
         return {"client_state": state, "iss": self.iss, "expires": self.expires,
                 "patient": self.patient}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -424,3 +425,34 @@ def test_a_confidential_client_authenticates_at_the_token_endpoint(tmp_path):
         client.get("/smart/callback", query_string={"code": "c", "state": state})
         sent = mock.calls[1].request.headers["Authorization"]
     assert sent.startswith("Basic ")
+
+
+def test_the_session_is_kept_sealed_in_the_store_without_refresh_token_or_client_secret(tmp_path):
+    app = make_app(tmp_path, SMART_CLIENT_SECRET="CLIENT-SECRET-77")
+    client = app.test_client()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        smart_configuration(mock)
+        mock.add(responses.POST, TOKEN_URL, json=token_answer())
+        serve_fhir(mock, EHR, smart_resources())
+        state = launch(client)["state"][0]
+        assert client.get("/smart/callback", query_string={"code": "c", "state": state}
+                          ).status_code == 302
+        # the client secret is still sent: it comes from the settings, not the store
+        token_request = next(c.request for c in mock.calls if c.request.url == TOKEN_URL)
+        assert token_request.headers["Authorization"].startswith("Basic ")
+        assert post(client, {"patient": SMART_PATIENT}).status_code == 200
+    db = tmp_path / "feedback.db"
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(db.name))
+    for secret in (ACCESS_TOKEN, "SECRET-REFRESH-TOKEN", "CLIENT-SECRET-77", SMART_PATIENT):
+        assert secret.encode() not in raw
+    with sqlite3.connect(db) as conn:
+        [(key, value)] = conn.execute(
+            "SELECT key, value FROM vte_state WHERE kind = 'smart-session'").fetchall()
+    conn.close()
+    cookie = client.get_cookie("session", path="/smart").value
+    sid = app.session_interface.get_signing_serializer(app).loads(cookie)[smart.SESSION_KEY]
+    assert sid not in key
+    kept = json.loads(app.extensions["vte_cds"].shared.unseal(bytes(value)))
+    assert kept["client_state"]["server"]["auth"]["access_token"] == ACCESS_TOKEN
+    assert "refresh_token" not in kept["client_state"]["server"]["auth"]
+    assert "app_secret" not in json.dumps(kept)
