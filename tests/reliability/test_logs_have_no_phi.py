@@ -38,7 +38,7 @@ FHIR_TOKEN = "ehr-fhir-token-9a7f3c21e8"
 NAME = "Xiuying"
 COMMENT = f"Mrs Wang {NAME} is on warfarin already, see her 2026 admission"
 ISS = "https://ehr.example.org"
-LOGGERS = ("", "vte_cds", "cds_service", "cds_service.security.keys", "cds_service.feedback",
+LOGGERS = ("", "vte_cds", "cds_service", "cds_service.security.keys", "cds_service.storage",
            "hooks", "fhir_mappers", "vte_rules", "werkzeug", "flask", "urllib3", "requests")
 
 
