@@ -70,6 +70,8 @@ def test_serve_with_authentication_on_and_no_issuer_says_which_setting_and_the_w
          "VTE_CDS_FHIR_ALLOWLIST holds an entry"),
         ({"AUTH": "off", "MAX_BODY_BYTES": "lots"}, "VTE_CDS_MAX_BODY_BYTES must be"),
         ({"AUTH": "off", "LOG_CARDS": "sometimes"}, "VTE_CDS_LOG_CARDS must be true or false"),
+        ({"AUTH": "off", "STORE_KEY": "short-secret"},
+         "VTE_CDS_STORE_KEY must be at least 32 characters"),
     ],
     ids=lambda value: "-".join(value) if isinstance(value, dict) else None,
 )
