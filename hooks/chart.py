@@ -42,6 +42,8 @@ class Use(Protocol):
 
 class Issue(Protocol):
     @property
+    def reference(self) -> str: ...
+    @property
     def severity(self) -> str: ...
 
 

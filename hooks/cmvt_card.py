@@ -4,7 +4,8 @@ When: the chart documents CMVT.
 Then: one card with the extension risk first (CMVT-01), the recommendation, and one-click
 surveillance scans at the days the table proposes (CMVT-04) or compression (CMVT-07/08).
 Warning when anticoagulation is advised and none is in place, or bleeding risk is high; info for
-surveillance. The filter advice (CMVT-09) is in every card's detail.
+surveillance. The filter advice (CMVT-09), the cited durations and the seed's readings are
+behind the card's link, except a reading that decided this patient's advice.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hooks import cards, suggestions
+from hooks import brief, cards, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg
 from hooks.chart import Chart, current_anticoagulants
 from vte_rules import cmvt
@@ -50,6 +51,38 @@ def _suggestions(uuid: str, result: cmvt.CmvtAssessment, request: HookRequest,
     return out
 
 
+def _risk(result: cmvt.CmvtAssessment, lang: str) -> list[str]:
+    """CMVT-01: the extension risk first, with the items that made it high."""
+    word = msg("risk_words", result.thrombosis_risk).text(lang)
+    if result.thrombosis_risk != "high":
+        if result.thrombosis_risk == "low":
+            return [msg("brief", "cmvt_risk_low", risk=word).text(lang)]
+        count = len({i.label for i in result.unknown})
+        return [msg("brief", "cmvt_risk_unknown", risk=word, count=count).text(lang)]
+    shown = result.deciding[:brief.DECIDING]
+    lines = brief.bullets(i.label.text(lang) for i in shown)
+    if len(result.deciding) > len(shown):
+        more = msg("brief", "more", count=len(result.deciding) - len(shown))
+        lines += brief.bullets([more.text(lang)])
+    return [msg("brief", "cmvt_risk_high", risk=word).text(lang), "", *lines]
+
+
+def _detail(result: cmvt.CmvtAssessment, chart: Chart, found: Assessment,
+            lang: str) -> list[str]:
+    """Extension risk and its items, the action, what must be seen, bleeding, what could
+    change it; the index event's evidence, the cited durations and notes are behind the link."""
+    rec = result.recommendation
+    action = brief.action(brief.first_option(rec) or msg("short", rec.regimen.value),
+                          [msg("short", o.regimen.value) for o in rec.options[1:]], lang)
+    level = {True: "high", False: "low", None: "indeterminate"}[result.bleeding_high]
+    score_level = "high" if found.bleeding.category == "high" else "low"
+    return brief.detail(
+        _risk(result, lang), action,
+        brief.bullets(m.text(lang) for m in brief.must_see(found, rec, chart)),
+        brief.bleeding(level, found.bleeding, lang, from_score=level == score_level),
+        brief.could_change(rec.could_change, lang), brief.unread(chart, lang))
+
+
 def build(request: HookRequest, chart: Chart, links: Links,
           found: Assessment) -> dict[str, Any] | None:
     result = found.cmvt
@@ -57,7 +90,8 @@ def build(request: HookRequest, chart: Chart, links: Links,
         return None
     facts = found.facts
     rec, lang = result.recommendation, request.lang
-    names = [msg("short", o.regimen.value) for o in rec.options]
+    names = [msg("short", o.regimen.value) for o in rec.options] or [msg("short",
+                                                                        rec.regimen.value)]
     options = Label(", ".join(n.en for n in names), "、".join(n.zh for n in names))
     risk = msg("risk_words", result.thrombosis_risk)
     key = ("cmvt_extended" if facts.flag("extension_to_proximal_veins") is True
@@ -68,12 +102,7 @@ def build(request: HookRequest, chart: Chart, links: Links,
     warn = (rec.regimen == Regimen.ANTICOAGULATION and not anticoagulated) or \
         result.bleeding_high is True
     uuid = card_uuid(KIND, request.hook_instance)
-    detail = [*cards.index_event(facts, lang),
-              *[f"- {n.text(lang)}" for n in found.notes],
-              *cards.recommendation_section(rec, lang), "",
-              f"- {result.filter_advice.label.text(lang)} ({result.filter_advice.rule})",
-              *[f"- {e.label.text(lang)} ({e.rule})" for e in result.duration_evidence],
-              *[f"- {n}" for n in result.notes]]
+    detail = _detail(result, chart, found, lang)
     as_of = facts.as_of or dt.date.today()
     diagnosed = facts["cmvt"].date or as_of
     return cards.card(uuid, label, "warning" if warn else "info", detail, "cmvt", "cmvt", lang,

@@ -1,4 +1,4 @@
-"""The myeloma prophylaxis card: VTE tier, score breakdown, bleeding risk, regimen, duration.
+"""The myeloma prophylaxis card: VTE tier and what decided it, the regimen, bleeding risk.
 
 When: the chart documents multiple myeloma.
 Then: one card. Warning when prophylaxis is due and none is in place; info when the patient is
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hooks import cards, suggestions
+from hooks import brief, cards, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg
-from hooks.chart import REGIMENS_OF, Chart, Use, current_anticoagulants, skipped_count
+from hooks.chart import REGIMENS_OF, Chart, Use, current_anticoagulants
 from vte_rules.assessment import Assessment
 from vte_rules.duration import DurationAdvice
 from vte_rules.prophylaxis import ProphylaxisAssessment
@@ -113,6 +113,25 @@ def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
     return out
 
 
+def _detail(pa: ProphylaxisAssessment, chart: Chart, found: Assessment, lang: str) -> list[str]:
+    """Tier and deciding items, action, what must be seen, bleeding, what could change it;
+    the score tables, drug notes, ruled-out list and duration are behind the link."""
+    rec, dur = pa.recommendation, found.duration
+    extra: tuple[Label, ...] = ()
+    if _in_place(pa, chart) and dur is not None:
+        action = brief.action(dur.label, [], lang)  # prophylaxis in place: how long it goes on
+        extra = dur.notes
+    else:
+        action = brief.action(brief.first_option(rec) or msg("short", rec.regimen.value),
+                              [msg("short", o.regimen.value) for o in rec.options[1:]], lang)
+    must_see = brief.must_see(found, rec, chart, extra)
+    return brief.detail(
+        brief.score_tier(msg("tiers", pa.vte.category), pa.vte, "mm_vte", lang), action,
+        brief.bullets(m.text(lang) for m in must_see),
+        brief.bleeding(pa.bleeding.category, pa.bleeding, lang),
+        brief.could_change(rec.could_change, lang), brief.unread(chart, lang))
+
+
 def build(request: HookRequest, chart: Chart, links: Links,
           found: Assessment) -> dict[str, Any] | None:
     pa = found.prophylaxis  # None without myeloma, or with an index VTE (treatment card)
@@ -124,21 +143,7 @@ def build(request: HookRequest, chart: Chart, links: Links,
     dur = found.duration
     uuid = card_uuid(KIND, request.hook_instance)
     label, indicator = _summary(pa, chart, dur)
-    detail = [*cards.score_section("mm_vte", pa.vte, lang), "",
-              *cards.score_section("bleeding", pa.bleeding, lang), "",
-              *[f"- {n.text(lang)}" for n in found.notes],
-              *cards.recommendation_section(pa.recommendation, lang),
-              *([f"- {dur.label.text(lang)} ({', '.join(dur.rules)})"] if dur else []), "",
-              *cards.bullet_labels(msg("detail", "drugs"),
-                                   [Label(f"{n.drug.en}: {n.text.en} ({n.rule})",
-                                          f"{n.drug.zh}：{n.text.zh}（{n.rule}）")
-                                    for n in pa.drugs], lang),
-              *[f"- {c.text(lang)}" for c in pa.context]]
-    if not current_anticoagulants(chart):
-        detail += cards.not_orderable(pa.recommendation, lang)
-    skipped = skipped_count(chart)
-    if skipped:
-        detail += ["", msg("detail", "data_issues", count=skipped).text(lang)]
+    detail = _detail(pa, chart, found, lang)
     extension = {"vte-cds": {"kind": KIND, "scores": {"mm_vte": score_brief(pa.vte),
                                                       "bleeding": score_brief(pa.bleeding)},
                              "recommendation": recommendation_brief(pa.recommendation),

@@ -1,8 +1,9 @@
 """Treatment of established VTE in a myeloma patient (TRT-01..08).
 
 When: myeloma and an active DVT or PE on the chart.
-Then: one card with the regimens of the consensus (rivaroxaban, LMWH, warfarin after LMWH),
-doses from the latest weight, the duration, and filter or reperfusion advice where it applies.
+Then: one card with the first phase of the consensus's first regimen (the others by name:
+rivaroxaban, LMWH, warfarin after LMWH), doses from the latest weight, and filter or
+reperfusion advice where it applies; duration and the rest are behind the link.
 Info when an anticoagulant is already in place, warning otherwise.
 """
 
@@ -10,14 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from hooks import cards, suggestions
+from hooks import brief, cards, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg, orders
 from hooks.chart import Chart, current_anticoagulants
+from vte_rules import report
 from vte_rules.assessment import Assessment
 from vte_rules.regimens import Regimen
 from vte_rules.report import recommendation_brief
 from vte_rules.tables import Label, load_table
-from vte_rules.treatment import Phase
+from vte_rules.treatment import Phase, TreatmentPlan
 
 KIND = "vte-treatment"
 UCUM = "http://unitsofmeasure.org"
@@ -51,9 +53,35 @@ def _what(facts: Any) -> Label:
     return msg("vte_words", "dvt_pe" if dvt and pe else "pe" if pe else "dvt")
 
 
+_EVENT = {"acute_dvt": "dvt", "acute_pe": "pe"}
+
+
 def _first_phase(regimen: Regimen) -> Label:
     """A regimen named by its first phase (rivaroxaban starts at 15 mg twice daily)."""
     return Label.of(load_table("treatment").data["options"][regimen.value]["short"])
+
+
+def _detail(plan: TreatmentPlan, chart: Chart, found: Assessment, lang: str) -> list[str]:
+    """The event, the first phase of the first regimen, what must be seen (with a filter or
+    reperfusion that applies), bleeding, what could change it; the rest is behind the link."""
+    rec = plan.recommendation
+    events = [msg("brief", "event", what=msg("vte_words", _EVENT[e["factor"]]).text(lang),
+                  date=e["date"] or "?").text(lang) for e in report.index_event(found.facts)
+              if e["factor"] in _EVENT]
+    offered = [o.regimen for o in rec.options if plan.phases.get(o.regimen)]
+    if offered:
+        phase = plan.phases[offered[0]][0]
+        action = brief.action(phase.computed or phase.label,
+                              [_first_phase(r) for r in offered[1:]], lang)
+    else:
+        first = brief.first_option(rec)
+        action = brief.action(first or msg("short", rec.regimen.value), [], lang)
+    urgent = [a.label for a in (plan.vena_cava_filter, plan.reperfusion)
+              if a is not None and a.applies is True]
+    must_see = brief.must_see(found, rec, chart, urgent)
+    return brief.detail(events, action, brief.bullets(m.text(lang) for m in must_see),
+                        brief.bleeding(found.bleeding.category, found.bleeding, lang),
+                        brief.could_change(rec.could_change, lang), brief.unread(chart, lang))
 
 
 def build(request: HookRequest, chart: Chart, links: Links,
@@ -75,15 +103,9 @@ def build(request: HookRequest, chart: Chart, links: Links,
                       msg("summary", "treatment", what=what.zh, options=options.zh).zh)
     anticoagulated = bool(current_anticoagulants(chart))
     uuid = card_uuid(KIND, request.hook_instance)
-    detail = [*cards.index_event(facts, lang), *[f"- {n.text(lang)}" for n in found.notes],
-              *cards.recommendation_section(rec, lang)]
-    for advice in (plan.vena_cava_filter, plan.reperfusion, plan.myeloma_regimen):
-        if advice is not None and advice.applies is not False:
-            detail.append(f"- {advice.label.text(lang)} ({advice.rule})")
+    detail = _detail(plan, chart, found, lang)
     offered: list[dict[str, Any]] = []
     held = {o.regimen for o in rec.options if not o.orderable}
-    if not anticoagulated:
-        detail += cards.not_orderable(rec, lang)
     if not anticoagulated and rec.regimen != Regimen.INDIVIDUALISE:
         for regimen, phases in plan.phases.items():
             if regimen in held:

@@ -144,5 +144,7 @@ def _for_child(rec: Recommendation) -> Recommendation:
     reason = Label.of(population["child_ruled_out"])
     ruled = tuple(RuledOut(o.regimen, reason, str(population["rule"])) for o in drugs)
     regimen = kept[0].regimen if kept else Regimen.INDIVIDUALISE
+    # the readings that decided the adult advice no longer decide anything
     return replace(rec, regimen=regimen, options=kept, ruled_out=(*ruled, *rec.ruled_out),
-                   duration=None, notes=(Label.of(population["child"]), *rec.notes))
+                   duration=None, notes=(Label.of(population["child"]), *rec.notes),
+                   readings=())

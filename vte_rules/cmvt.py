@@ -40,13 +40,15 @@ Notes
     The regimen vocabulary has no vena cava filter: ``filter_advice`` (CMVT-09) is always set so
     that an order hook can warn on a filter order. The durations cited by the review, including
     the short courses with conflicting evidence, are ``duration_evidence`` (CMVT-10, CMVT-11),
-    never the recommendation. The ambiguities of the seed are the table's ``notes``.
+    never the recommendation. The ambiguities of the seed are the table's ``readings`` (all of
+    them in ``notes``); those that decided this patient's advice are also the recommendation's
+    ``readings``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from vte_rules.facts import Fact, PatientFacts
@@ -94,7 +96,9 @@ class CmvtAssessment:
     filter_advice: Advice
     duration_evidence: tuple[DurationEvidence, ...]
     surveillance_days: tuple[int, ...]
-    notes: tuple[str, ...]
+    notes: tuple[Label, ...]
+    # the items present, once per factor (cancer is both a CMVT-02 and a CMVT-03 item)
+    deciding: tuple[ItemResult, ...] = ()
 
     @property
     def present(self) -> tuple[ItemResult, ...]:
@@ -126,11 +130,15 @@ def assess(facts: PatientFacts, bleeding_high: bool | None = None) -> CmvtAssess
     case = _Case(facts, readings, _risk(items), _isolated(facts),
                  *_bleeding(facts, bleeding_high))
     applicable = facts.flag("cmvt") is True
-    recommendation = _recommend(case) if applicable else _not_applicable()
+    recommendation = _not_applicable()
+    if applicable:
+        decision, recommendation = _recommend(case)
+        recommendation = replace(recommendation, readings=_deciding(table, case, decision))
     return CmvtAssessment(
         table.ref, applicable, case.isolated, case.risk, items, case.bleeding, recommendation,
         _filter_advice(table), _duration_evidence(table, facts),
-        _surveillance_days(table, recommendation), table.notes,
+        _surveillance_days(table, recommendation),
+        tuple(Label.of(r) for r in table.data["readings"]), tuple(_distinct(case, "present")),
     )
 
 
@@ -173,16 +181,36 @@ def _bleeding(facts: PatientFacts, computed: bool | None) -> tuple[bool | None, 
     return judged, evidence
 
 
-def _recommend(case: _Case) -> Recommendation:
+def _recommend(case: _Case) -> tuple[str, Recommendation]:
+    """The decision taken (its message key) and the recommendation."""
     if case.bleeding is True:
         return _no_anticoagulation(case)
-    if case.isolated is False:
-        return _anticoagulate(case, "CMVT-08", "anticoagulate_non_isolated")
-    if case.facts.flag("extension_to_proximal_veins") is True:
-        return _anticoagulate(case, "CMVT-05", "anticoagulate_extension")
-    if case.risk == "high":
-        return _anticoagulate(case, "CMVT-06", "anticoagulate_high_risk")
+    for rule, decision, applies in (
+            ("CMVT-08", "anticoagulate_non_isolated", case.isolated is False),
+            ("CMVT-05", "anticoagulate_extension",
+             case.facts.flag("extension_to_proximal_veins") is True),
+            ("CMVT-06", "anticoagulate_high_risk", case.risk == "high")):
+        if applies:
+            return decision, _anticoagulate(case, rule, decision)
     return _surveillance(case)
+
+
+def _deciding(table: Table, case: _Case, decision: str) -> tuple[Label, ...]:
+    """The table's readings of the seed that decided this patient's advice."""
+    present = [row for row, item in case.readings if item.status == "present"]
+    out = []
+    for raw in table.data["readings"]:
+        when = raw.get("changes_action")
+        if not when or decision not in when["decisions"]:
+            continue
+        factors, rules = when.get("only_factors"), when.get("only_rules")
+        if factors is not None and not (present and all(
+                row.criterion.factors[0] in factors for row in present)):
+            continue
+        if rules is not None and not (present and all(row.rule in rules for row in present)):
+            continue
+        out.append(Label.of(raw))
+    return tuple(out)
 
 
 def _not_applicable() -> Recommendation:
@@ -209,23 +237,25 @@ def _anticoagulate(case: _Case, rule: str, message: str) -> Recommendation:
     )
 
 
-def _no_anticoagulation(case: _Case) -> Recommendation:
+def _no_anticoagulation(case: _Case) -> tuple[str, Recommendation]:
     non_isolated = case.isolated is False
     rule = "CMVT-08" if non_isolated else "CMVT-07"
-    reason = _msg("no_anticoagulation_high_bleeding_non_isolated" if non_isolated
-                  else "no_anticoagulation_high_bleeding")
+    decision = ("no_anticoagulation_high_bleeding_non_isolated" if non_isolated
+                else "no_anticoagulation_high_bleeding")
+    reason = _msg(decision)
     options = (option(Regimen.MECHANICAL, case.facts, rule, cite_entry=False),
                option(Regimen.ULTRASOUND_SURVEILLANCE, case.facts, rule))
-    return Recommendation(
+    return decision, Recommendation(
         Regimen.MECHANICAL, options, ("CMVT-01", rule, "CMVT-04", "CMVT-09"),
         ruled_out=(RuledOut(Regimen.ANTICOAGULATION, reason, rule, case.bleeding_evidence),),
         notes=(_risk_note(case), reason, _schedule_note(), _msg("filter")),
     )
 
 
-def _surveillance(case: _Case) -> Recommendation:
+def _surveillance(case: _Case) -> tuple[str, Recommendation]:
     low = case.risk == "low"
-    decision = _msg("low_risk_surveillance" if low else "indeterminate_surveillance")
+    key = "low_risk_surveillance" if low else "indeterminate_surveillance"
+    decision = _msg(key)
     notes = [_risk_note(case), decision, _schedule_note()]
     could_change = [_msg("if_item_confirmed", item=i.label) for i in _distinct(case, "unknown")]
     could_change.append(_msg("if_extension"))
@@ -234,10 +264,11 @@ def _surveillance(case: _Case) -> Recommendation:
     if case.bleeding is None:
         notes.append(_msg("bleeding_unknown"))
     # Only a low risk rules anticoagulation out; an indeterminate one leaves it open.
-    ruled_out = (RuledOut(Regimen.ANTICOAGULATION, decision, "CMVT-03"),) if low else ()
+    ruled_out = (RuledOut(Regimen.ANTICOAGULATION, decision, "CMVT-03", by_tier=True),) \
+        if low else ()
     options = (option(Regimen.ULTRASOUND_SURVEILLANCE, case.facts, "CMVT-03"),
                option(Regimen.MECHANICAL, case.facts, "CMVT-03", cite_entry=False))
-    return Recommendation(
+    return key, Recommendation(
         Regimen.ULTRASOUND_SURVEILLANCE, options, ("CMVT-01", "CMVT-02", "CMVT-03", "CMVT-04"),
         ruled_out=ruled_out, notes=tuple(notes), could_change=tuple(could_change),
     )

@@ -15,7 +15,7 @@ Notes: the order of decisions is: tier -> renal adjustments -> platelets -> blee
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vte_rules import bleeding, drug_risk, mm_vte
@@ -54,6 +54,7 @@ class _Draft:
     could_change: list[Label]
     regimen: Regimen | None = None
     held_because: tuple[Label, ...] = ()
+    readings: list[Label] = field(default_factory=list)
 
 
 
@@ -92,7 +93,7 @@ def _start(vte: ScoreAssessment, facts: PatientFacts) -> _Draft:
     table = load_table("prophylaxis")
     entry = table.data["by_tier"][vte.category]
     options = [option(Regimen(r), facts, "MM-T5-27") for r in entry["options"]]
-    ruled_out = [RuledOut(Regimen(r["regimen"]), Label.of(r), r["rule"])
+    ruled_out = [RuledOut(Regimen(r["regimen"]), Label.of(r), r["rule"], by_tier=True)
                  for r in entry.get("ruled_out", ())]
     return _Draft(options, ruled_out, ["MM-T5-27"], [], _could_be(vte, table))
 
@@ -150,7 +151,7 @@ def _platelets(draft: _Draft, facts: PatientFacts) -> None:
         draft.ruled_out.extend(RuledOut(o.regimen, reason, "ADJ-04", evidence)
                                for o in draft.options if o.regimen in DRUG_REGIMENS)
         if low.criterion.range is not None and count == low.criterion.range.hi:
-            draft.notes.append(Label.of(low.extra["at_boundary"]))
+            draft.readings.append(Label.of(low.extra["at_boundary"]))
         draft.options = [option(Regimen.INDIVIDUALISE, facts, "ADJ-04")]
         draft.regimen = Regimen.INDIVIDUALISE
         draft.rules.append("ADJ-04")
@@ -195,8 +196,11 @@ def _bleeding(draft: _Draft, facts: PatientFacts, bleed: ScoreAssessment) -> Non
         return
     reason = Label(msgs["drug_ruled_out"]["en"].format(why="; ".join(w.en for w in why)),
                    msgs["drug_ruled_out"]["zh"].format(why="；".join(w.zh for w in why)))
-    draft.ruled_out.extend(RuledOut(o.regimen, reason, "MM-RX-06")
-                           for o in draft.options if o.regimen in DRUG_REGIMENS)
+    # the drugs still offered, and those platelets < 50 had left to an individual decision
+    # (ADJ-04): bleeding now holds them all
+    held = [o.regimen for o in draft.options if o.regimen in DRUG_REGIMENS]
+    held += [r.regimen for r in draft.ruled_out if r.rule == "ADJ-04"]
+    draft.ruled_out.extend(RuledOut(r, reason, "MM-RX-06") for r in dict.fromkeys(held))
     draft.options = [option(Regimen.MECHANICAL, facts)]
     draft.regimen = Regimen.MECHANICAL
     draft.held_because = tuple(why)
@@ -223,7 +227,8 @@ def recommend(facts: PatientFacts, vte: ScoreAssessment,
                           tuple(draft.ruled_out), duration,
                           tuple(draft.notes),
                           tuple(draft.could_change),
-                          {"held_because": draft.held_because} if draft.held_because else {})
+                          {"held_because": draft.held_because} if draft.held_because else {},
+                          tuple(draft.readings))
 
 
 def assess(facts: PatientFacts) -> ProphylaxisAssessment:

@@ -62,17 +62,29 @@ class Option:
 
 @dataclass(frozen=True)
 class RuledOut:
-    """An alternative that was considered and not recommended, and why."""
+    """An alternative that was considered and not recommended, and why.
+
+    ``by_tier`` is True when the regimen is simply not among the choices of the patient's tier
+    or decision (aspirin for high VTE risk, anticoagulation for a low-risk CMVT); False when a
+    finding about this patient took it away (renal function, platelets, bleeding, age, a
+    contraindication), which every view must show beside the advice.
+    """
 
     regimen: Regimen
     reason: Label
     rule: str
     evidence: tuple[str, ...] = ()
+    by_tier: bool = False
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """What to do: the regimen, its acceptable alternatives, what was ruled out, and why."""
+    """What to do: the regimen, its acceptable alternatives, what was ruled out, and why.
+
+    ``readings`` are this service's readings of ambiguous guideline text that decided this
+    patient's recommendation (platelets of exactly 50, ADJ-02 applied to treatment, the CMVT
+    review's undefined "high thrombosis risk"); ``notes`` hold everything else worth knowing.
+    """
 
     regimen: Regimen
     options: tuple[Option, ...]
@@ -82,6 +94,7 @@ class Recommendation:
     notes: tuple[Label, ...] = ()
     could_change: tuple[Label, ...] = ()
     extra: dict[str, object] = field(default_factory=dict)
+    readings: tuple[Label, ...] = ()
 
 
 def option(regimen: Regimen, facts: PatientFacts, *extra_rules: str,

@@ -263,15 +263,17 @@ def _anticoagulate(table: Table, facts: PatientFacts, case: Mapping[str, ItemRes
     rules = [str(msgs["cancer_associated"]["rule"]), *(o.rules[0] for o in options)]
     notes = [Label.of(msgs["cancer_associated"])]
     ruled_out: tuple[RuledOut, ...] = ()
+    readings: tuple[Label, ...] = ()
     if severe is True:
         ruled_out = (RuledOut(Regimen.RIVAROXABAN_THERAPEUTIC, Label.of(adj["ruled_out"]),
                               str(adj["rule"]), renal.evidence),)
         rules.append(str(adj["rule"]))
-        notes.append(Label.of(adj["reading"]))
+        readings = (Label.of(adj["reading"]),)
     rules.append(duration.rule)
     recommendation = Recommendation(
         Regimen.ANTICOAGULATION, options, tuple(dict.fromkeys(rules)), ruled_out,
-        duration.label, tuple(notes), _could_change(table, case["contraindication"], severe))
+        duration.label, tuple(notes), _could_change(table, case["contraindication"], severe),
+        readings=readings)
     return recommendation, phases
 
 

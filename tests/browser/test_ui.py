@@ -42,11 +42,13 @@ def test_patient_view_shows_the_card_and_the_score_breakdown(page, live_url, sho
     summary = page.locator(".card .summary").first
     expect(summary).to_have_text(re.compile(r"^High VTE risk \(score 10\)"))
     expect(page.locator(".card").first).to_have_attribute("data-indicator", "warning")
-    # the detail's Markdown is rendered: a table with the rule ids, bold headings, lists
+    # the short detail's Markdown is rendered: the tier in bold, the deciding items as a list,
+    # paragraphs apart, no table (the breakdown is behind the link)
     detail = page.locator(".card .detail").first
-    expect(detail.locator("table").first).to_contain_text("MM-T5-19")
-    expect(detail.locator("strong").first).to_contain_text("MM VTE risk score")
-    expect(detail.locator("ul li").first).to_be_visible()
+    expect(detail.locator("strong").first).to_have_text("High VTE risk")
+    expect(detail.locator("ul li").first).to_contain_text("Immunomodulatory drug")
+    expect(detail.locator("p").nth(1)).to_contain_text("Recommended:")
+    expect(detail.locator("table")).to_have_count(0)
     expect(detail).not_to_contain_text("**")
     # override reasons, and the breakdown fetched through the card's link
     expect(page.locator(".card .overrides li").first).to_be_visible()

@@ -150,7 +150,31 @@ def test_cmvt_positive_but_not_markedly_raised_d_dimer_leads_to_anticoagulation(
     a = cmvt(d_dimer_raised=True, d_dimer_markedly_raised=False)
     assert [i.rule for i in a.present] == ["CMVT-03"]
     assert a.recommendation.regimen is Regimen.ANTICOAGULATION
-    assert any("merely positive D-dimer" in n for n in a.notes)
+    # the service's reading of the undefined "high thrombosis risk" decided it: it goes with
+    # the advice, in both languages
+    (reading,) = a.recommendation.readings
+    assert "merely positive D-dimer" in reading.en
+    assert "仅D-二聚体阳性" in reading.zh
+
+
+def test_cmvt_stroke_alone_carries_the_stroke_reading_with_the_advice() -> None:
+    a = cmvt(stroke=True)
+    assert a.recommendation.regimen is Regimen.ANTICOAGULATION
+    readings = " ".join(r.en for r in a.recommendation.readings)
+    assert "'no stroke'" in readings
+    assert "does not define 'high thrombosis risk'" in readings
+
+
+def test_cmvt_an_accp_feature_needs_no_reading_of_the_seed() -> None:
+    a = cmvt(thrombus_length_cm=6)
+    assert a.recommendation.regimen is Regimen.ANTICOAGULATION
+    assert a.recommendation.readings == ()
+
+
+def test_cmvt_low_risk_rules_anticoagulation_out_as_the_tier_s_choice() -> None:
+    (ruled,) = cmvt().recommendation.ruled_out
+    assert ruled.regimen is Regimen.ANTICOAGULATION
+    assert ruled.by_tier is True
 
 
 def test_cmvt_active_cancer_is_named_once_though_it_is_a_cmvt_02_and_cmvt_03_item() -> None:
@@ -354,7 +378,8 @@ def test_cmvt_table_covers_every_rule_cmvt_01_to_cmvt_11() -> None:
 
 
 def test_cmvt_notes_show_the_seed_ambiguities() -> None:
-    notes = " ".join(cmvt().notes)
+    assert all(n.zh for n in cmvt().notes)
+    notes = " ".join(n.en for n in cmvt().notes)
     assert "脑卒中患者" in notes
     assert "'no stroke'" in notes
     assert "「如」" in notes

@@ -73,6 +73,8 @@ def test_high_risk_gets_three_equal_options_and_aspirin_ruled_out_mm_rx_01_02_03
     assert "INR 2.0-3.0" in doses[2]
     assert (Regimen.ASPIRIN, "MM-RX-01") in ruled_out(rec)
     assert {"MM-RX-02", "MM-RX-03", "MM-RX-04"} <= set(rec.rules)
+    # aspirin is not a high-risk choice: the tier's, not this patient's, exclusion
+    assert [r.by_tier for r in rec.ruled_out] == [True]
 
 
 def test_very_high_risk_gets_therapeutic_lmwh_dosed_by_weight_or_rivaroxaban_20_mg():
@@ -97,6 +99,7 @@ def test_gfr_29_rules_out_rivaroxaban_and_flags_lmwh_dose_adj_02():
     rec = assess(**RD_HIGH_DEX, diabetes=True, egfr=29).recommendation
     assert Regimen.RIVAROXABAN_PROPHYLACTIC not in regimens(rec.options)
     assert (Regimen.RIVAROXABAN_PROPHYLACTIC, "ADJ-02") in ruled_out(rec)
+    assert not next(r for r in rec.ruled_out if r.rule == "ADJ-02").by_tier  # the kidneys
     reason = next(r.reason.en for r in rec.ruled_out if r.rule == "ADJ-02")
     assert reason == "Rivaroxaban not recommended: GFR < 30."
     lmwh = rec.options[0]
@@ -150,10 +153,20 @@ def test_platelets_below_50_means_individualise_with_no_automatic_drug_adj_04():
     assert "safety data are limited" in rec.ruled_out[-1].reason.en
 
 
+def test_platelets_below_50_with_a_high_bleeding_score_holds_every_drug_for_bleeding_mm_rx_06():
+    # platelets 40 score BLEED-05 (4 points): 4 + 4.5 (IMiD, age, cancer...) reaches >= 7
+    result = assess(**RD_HIGH_DEX, diabetes=True, platelets=40)
+    rec = result.recommendation
+    assert result.bleeding.category == "high"
+    assert rec.regimen == Regimen.MECHANICAL
+    for drug in (Regimen.LMWH_PROPHYLACTIC, Regimen.RIVAROXABAN_PROPHYLACTIC, Regimen.WARFARIN):
+        assert {(drug, "ADJ-04"), (drug, "MM-RX-06")} <= ruled_out(rec)
+
+
 def test_platelets_exactly_50_is_treated_as_below_and_the_card_says_why_adj_04():
     rec = assess(**RD_HIGH_DEX, diabetes=True, platelets=50, age_years=35).recommendation
     assert rec.regimen == Regimen.INDIVIDUALISE
-    assert any("exactly 50" in n.en for n in rec.notes)
+    assert any("exactly 50" in n.en for n in rec.readings)
 
 
 def test_unknown_platelets_are_said_not_assumed_normal():

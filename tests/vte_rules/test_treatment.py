@@ -254,7 +254,7 @@ def test_gfr_29_rules_out_rivaroxaban_for_treatment_and_gfr_30_does_not_adj_02(e
     if ruled_out:
         assert [(r.regimen, r.rule, r.evidence) for r in rec.ruled_out] == [
             (RIVAROXABAN, "ADJ-02", ("Observation/egfr-1",))]
-        assert any("service's reading" in n.en for n in rec.notes)
+        assert any("service's reading" in n.en for n in rec.readings)
     else:
         assert rec.ruled_out == ()
 
