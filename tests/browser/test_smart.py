@@ -303,7 +303,7 @@ def test_an_ehr_launch_opens_the_app_for_the_launch_patient(page, browser_contex
             # the token is nowhere the page can reach
             assert access_token not in page.content()
             assert access_token not in page.evaluate("() => document.cookie")
-            cookies = browser_context.cookies(url)
+            cookies = browser_context.cookies(f"{url}/smart/app")  # the cookie is for /smart
             assert all(access_token not in c["value"] for c in cookies)
             assert any(c["name"] == "session" and c["httpOnly"] for c in cookies)
             seen = fake.config["SEEN"]
