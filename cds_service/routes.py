@@ -4,14 +4,14 @@ GET  /cds-services                      discovery
 POST /cds-services/<id>                 a hook call -> {"cards": [...]}
 POST /cds-services/<id>/feedback        card outcomes, acknowledged once durable
 POST /assessments                       a Bundle or a hook request -> the full assessment
-GET  /assessments/view/<token>          the assessment behind a card's link (in memory, 1 h)
+GET  /assessments/view/<token>          the assessment behind a card's link (in memory, 1 h):
+                                        a page (?lang=en|zh), or JSON when asked for
 GET  /healthz                           liveness
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import logging
 import time
@@ -22,6 +22,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from cds_service.errors import BadRequest, NotFound, PrefetchUnavailable
 from cds_service.state import components
+from cds_service.web import assessment as assessment_page
 from fhir_mappers.chart import map_chart
 from fhir_mappers.model import MappedChart
 from hooks.base import HookRequest, Links, Service, card_kind
@@ -277,8 +278,5 @@ def view(token: str) -> Response:
     document["data_issues"] = to_data(chart.issues)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(document)
-    text = json.dumps(document, ensure_ascii=False, indent=2)
-    pretty = html.escape(text.encode("utf-8", "replace").decode("utf-8"))
-    page = ("<!doctype html><meta charset='utf-8'><title>VTE assessment</title>"
-            f"<h1>VTE assessment</h1><pre>{pretty}</pre>")
-    return Response(page, mimetype="text/html")
+    return assessment_page.response(document, assessment_page.choose_lang(
+        request.args.get("lang"), _lang()))

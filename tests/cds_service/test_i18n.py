@@ -27,18 +27,21 @@ from vte_rules.tables import TABLE_NAMES, load_factor_catalogue, load_table
 ROOT = Path(__file__).resolve().parents[2]
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-# Latin words a Chinese clinical text keeps as they are: abbreviations, units, rule-id prefixes.
+# Latin words a Chinese clinical text keeps as they are: abbreviations, units, rule-id prefixes;
+# the names the Chinese sources themselves keep (Wells, IMPROVE, CR/sCR, CKD-EPI); the letters of
+# D-二聚体, M蛋白, 维生素K and A4.
 LATIN_IN_CHINESE = {"VTE", "MM", "INR", "eGFR", "GFR", "Xa", "mg", "kg", "mL", "L", "d",
-                    "ADJ", "CMVT"}
-# Messages whose Chinese is the same sign as the English (no word to translate).
-NOT_WORDS = {("detail", "no_evidence")}
+                    "ADJ", "CMVT", "cm", "mm", "dL", "ng", "FEU", "DDU", "CR", "sCR", "Wells",
+                    "IMPROVE", "CKD", "EPI", "D", "M", "K", "A"}
+# Messages with no word to translate: a sign, or punctuation around placeholders.
+NOT_WORDS = {("detail", "no_evidence"), ("page", "score_line"), ("page", "plan_line")}
 
 
 def catalogues() -> dict[str, Catalog]:
     return {lang: i18n.read_catalogue(locale) for lang, locale in i18n.LOCALES.items()}
 
 
-RULE_ID = re.compile(r"\b[A-Z]+(?:-[A-Z0-9]+)*-\d+\b")  # MM-T5-27, MM-RX-01, ADJ-01
+RULE_ID = re.compile(r"\b[A-Z]+(?:-[A-Z0-9]+)*-\d+(?:/\d+)*\b")  # MM-T5-27, BLEED-04/11
 
 
 def latin_words(text: str) -> set[str]:
