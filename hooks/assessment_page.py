@@ -182,9 +182,15 @@ def _t(label: Label, lang: str) -> Text:
 
 
 def _label(value: Any, lang: str) -> Text:
-    """A document text: a ``{"en", "zh"}`` label, or English only (translated if known)."""
-    if isinstance(value, Mapping):
+    """A document text: a ``{"en", "zh"}`` label, or English only (translated if known), or a
+    list of either (said one after the other)."""
+    if isinstance(value, Mapping) and "en" in value and "zh" in value:
         return Text(str(value["zh" if lang == "zh" else "en"]), lang)
+    if isinstance(value, list | tuple):
+        parts = [_label(v, lang) for v in value if v]
+        langs = {p.lang for p in parts}
+        joined = ("；" if langs == {"zh"} else "; ").join(dict.fromkeys(p.value for p in parts))
+        return Text(joined, langs.pop() if len(langs) == 1 else "en")
     return translate(str(value), lang)
 
 
@@ -286,11 +292,11 @@ def _value(value: Any) -> str | None:
 def item_row(item: Mapping[str, Any], lang: str, points: bool = True) -> ItemRow:
     why: list[Text] = []
     if item.get("assumption"):
-        assumed = translate(str(item["assumption"]), lang)
+        assumed = _label(item["assumption"], lang)
         why.append(Text(msg("page", "assumed", what=assumed.value).text(assumed.lang),
                         assumed.lang))
     if item.get("status") == "unknown" and item.get("reason"):
-        why.append(translate(str(item["reason"]), lang))
+        why.append(_label(item["reason"], lang))
     note = item.get("note")
     status = str(item.get("status"))
     return ItemRow(_label(item["label"], lang),

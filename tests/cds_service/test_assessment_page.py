@@ -261,3 +261,21 @@ def test_every_drug_effect_and_data_issue_severity_has_its_words():
                if k in r.extra}
     assert effects <= set(assessment_page.DRUG_EFFECTS)
     assert set(get_args(Severity)) == set(assessment_page.SEVERITIES)
+
+
+def test_assumptions_and_reasons_given_in_both_languages_are_shown_in_the_pages(app, client):
+    """The rules may word an assumption or a reason in both languages: the page picks one."""
+    _, path = the_link(client, myeloma_on_lenalidomide_dexamethasone())
+    document = client.get(path, headers={"Accept": "application/json"}).json
+    item = next(i for i in document["scores"]["wells_dvt"]["items"] if i["status"] == "unknown")
+    item["reason"] = {"en": "no bedside examination recorded", "zh": "无床旁查体记录"}
+    absent = next(i for i in document["scores"]["mm_vte"]["items"] if i["status"] == "absent")
+    absent["assumption"] = [{"en": "not on the problem list", "zh": "问题列表中无此项"},
+                            {"en": "none in 30 days", "zh": "30天内无"}]
+    for lang, reason, assumed in (
+            ("en", "no bedside examination recorded", "not on the problem list; none in 30 days"),
+            ("zh", "无床旁查体记录", "问题列表中无此项；30天内无")):
+        with app.test_request_context(path):
+            html = assessment.response(document, lang).get_data(as_text=True)
+        assert reason in row(html, item["rule"])
+        assert assumed in row(html, absent["rule"])
