@@ -59,15 +59,19 @@ def draft_resource(request: HookRequest, reference: str) -> Mapping[str, Any] | 
     return None
 
 
-def update_dose(request: HookRequest, use: Use, mg: float, per_day: int,
-                text: Label) -> dict[str, Any] | None:
-    """A suggestion that changes the drafted order's dose in place (CDS Hooks ``update``):
-    the same drug, the same order, the dose and frequency the card names. None when the draft
-    cannot be found or has no structured dosage to change."""
+def update_dose(request: HookRequest, use: Use, mg: float, per_day: int, text: Label,
+                coding: Mapping[str, str]) -> dict[str, Any] | None:
+    """A suggestion that changes the drafted order in place (CDS Hooks ``update``): the same
+    order, the dose and frequency the card names, and the product ``coding`` (from
+    ``orders.toml``), since a drafted fixed-strength product (a 40 mg syringe, a 10 mg tablet)
+    cannot carry another dose. None when the draft cannot be found in ``draftOrders``."""
     original = draft_resource(request, use.reference)
     if original is None or not suggestions.deletable(use.reference):
         return None
     resource = copy.deepcopy(dict(original))
+    resource["medicationCodeableConcept"] = {"coding": [dict(coding)],
+                                             "text": coding["display"]}
+    resource.pop("medicationReference", None)
     dosages = resource.get("dosageInstruction")
     dosage = dict(dosages[0]) if isinstance(dosages, list) and dosages and \
         isinstance(dosages[0], Mapping) else {}

@@ -235,16 +235,19 @@ def _treatment_dose(request: HookRequest, chart: Chart, found: Assessment,
                     use.reference, "weight")
             if matches is not False:
                 continue
-            expected = Label("; ".join(p.label.en for p in phases),
-                             "；".join(p.label.zh for p in phases))
+            first = phases[0]
+            more = len(phases) > 1
+            expected = Label(first.label.en + ("; then …" if more else ""),
+                             first.label.zh + ("；随后…" if more else ""))
             label = _fill("treatment_dose", drug=drug_name(use), expected=expected)
             detail = [*cards.recommendation_section(plan.recommendation, request.lang)]
-            first = phases[0]
             amount = first.computed_amount if first.per_kg else first.amount
             offered = []
-            if amount is not None and first.doses_per_day:
+            product = orders()["treatment"].get(first.drug)
+            if amount is not None and first.doses_per_day and product is not None:
                 text = first.computed if first.per_kg and first.computed else first.label
-                update = update_dose(request, use, amount, first.doses_per_day, text)
+                update = update_dose(request, use, amount, first.doses_per_day, text,
+                                     product["coding"])
                 offered = [update] if update else []
             return _card("order-treatment-dose", request, label, "warning", detail,
                          "mm_treatment", links, offered, {"regimen": regimen.value,

@@ -235,7 +235,8 @@ def dose_below_plan(request: HookRequest, chart: Chart, found: Assessment,
                 detail.append(msg("order", "weight_needed").text(lang))
             else:
                 update = update_dose(request, use, target[0], target[1],
-                                     _dose_text(regimen, target[0], found))
+                                     _dose_text(regimen, target[0], found),
+                                     orders()["medications"][regimen.value]["coding"])
                 offered += [update] if update else []
             rule = str(load_table("regimens").data["regimens"][regimen.value]["rule"])
         else:
@@ -274,7 +275,8 @@ def weight_based(request: HookRequest, chart: Chart, found: Assessment,
                 tolerance * target[0]:
             continue
         text = _dose_text(Regimen.LMWH_THERAPEUTIC, target[0], found)
-        update = update_dose(request, use, target[0], target[1], text)
+        update = update_dose(request, use, target[0], target[1], text,
+                             orders()["medications"][Regimen.LMWH_THERAPEUTIC.value]["coding"])
         detail = [msg("order", "weight_dose_detail", weight=pts(weight), mg=pts(target[0]),
                       evidence=", ".join(found.facts["weight_kg"].evidence)).text(lang)]
         out.append(make_card("order-dose-weight", request, fill(
