@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     # Seconds for one FHIR request; pages followed per query at most.
     "FHIR_TIMEOUT": 5.0,
     "FHIR_MAX_PAGES": 5,
+    # Hours a patient-view card overridden with "not now" stays quiet for that patient.
+    "SNOOZE_HOURS": 24.0,
     # The store (feedback, and everything that outlives a request): sqlite:///path or
     # postgresql://...
     "DATABASE_URL": "sqlite:///instance/feedback.db",
@@ -195,6 +197,8 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str, str]] = {
                      "set e.g. VTE_CDS_FHIR_TIMEOUT=5, or unset it for the default"),
     "FHIR_MAX_PAGES": (_positive(int), "must be a whole number above 0",
                        "set e.g. VTE_CDS_FHIR_MAX_PAGES=5, or unset it for the default"),
+    "SNOOZE_HOURS": (_positive(float), "must be a number of hours above 0",
+                     "set e.g. VTE_CDS_SNOOZE_HOURS=24, or unset it for the default"),
     "DATABASE_URL": (_database_url, "names no feedback store this service can open",
                      "use sqlite:///path/to/feedback.db or postgresql://user@host:5432/db, or "
                      "unset it for instance/feedback.db"),

@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from cds_service import snooze
 from cds_service.errors import BadRequest, NotFound, PrefetchUnavailable
 from cds_service.state import components
 from cds_service.web import assessment as assessment_page
@@ -217,7 +218,7 @@ def call(service_id: str) -> Response:
     body = _body()
     hook = _hook_request(service, body)
     chart = _chart(service, hook, body)
-    cards = service.handler(hook, chart, _links(chart))
+    cards = snooze.quiet(service.handler(hook, chart, _links(chart)), hook.patient_id)
     log.info("service=%s hookInstance=%s cards=%d ms=%.1f", service.id,
              hook.hook_instance[:40], len(cards), (time.perf_counter() - started) * 1000)
     if current_app.config["LOG_CARDS"]:
@@ -239,8 +240,10 @@ def feedback(service_id: str) -> Response:
             parts.store = store_module.open_store(str(current_app.config["DATABASE_URL"]))
     written = parts.store.record(service.id, entries,
                                  {e.card: card_kind(e.card) for e in entries})
-    log.info("feedback service=%s entries=%d written=%d", service.id, len(entries), written)
-    return jsonify({"recorded": written})
+    snoozed = snooze.from_feedback(entries)  # after recording: a retry is counted once
+    log.info("feedback service=%s entries=%d written=%d snoozed=%d", service.id, len(entries),
+             written, snoozed)
+    return jsonify({"recorded": written, "snoozed": snoozed})
 
 
 @bp.post("/assessments")

@@ -63,12 +63,12 @@ def test_feedback_survives_a_restart_and_is_counted_per_card_kind(tmp_path):
     ok = first.post("/cds-services/vte-patient-view/feedback",
                     json={"feedback": [outcome(card)]})
     assert ok.status_code == 200
-    assert ok.json == {"recorded": 1}
+    assert ok.json == {"recorded": 1, "snoozed": 0}
     restarted = make_app(url)
     again = restarted.test_client().post(
         "/cds-services/vte-patient-view/feedback",
         json={"feedback": [outcome(card, accepted=False, when="2026-11-27T10:00:00+08:00")]})
-    assert again.json == {"recorded": 1}
+    assert again.json == {"recorded": 1, "snoozed": 0}
     (row,) = report(restarted)
     assert (row.card_type, row.accepted, row.overridden) == ("mm-prophylaxis", 1, 1)
     assert card_kind(card["uuid"]) == "mm-prophylaxis"
@@ -79,9 +79,9 @@ def test_a_retried_feedback_post_is_not_counted_twice(tmp_path):
     card = issued_card(client)
     body = {"feedback": [outcome(card)]}
     assert client.post("/cds-services/vte-patient-view/feedback", json=body).json == {
-        "recorded": 1}
+        "recorded": 1, "snoozed": 0}
     assert client.post("/cds-services/vte-patient-view/feedback", json=body).json == {
-        "recorded": 0}
+        "recorded": 0, "snoozed": 0}
 
 
 def test_two_instances_sharing_postgresql_see_each_others_feedback(pg_url):  # noqa: F811

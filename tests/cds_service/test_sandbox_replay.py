@@ -109,7 +109,7 @@ def test_every_captured_hook_call_and_feedback_is_answered_at_its_capture_time(t
         response = replay(client, capture)
         assert response.status_code == 200, (path.name, response.json)
         if "feedback" in capture["body"]:
-            assert response.json == {"recorded": len(capture["body"]["feedback"])}, path.name
+            assert response.json["recorded"] == len(capture["body"]["feedback"]), path.name
         else:
             cards = response.json["cards"]
             assert isinstance(cards, list)
