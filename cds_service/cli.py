@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from cds_service import config
 from cds_service.config import ConfigError
+from hooks.words import english
 from vte_rules.facts import FactError, facts_from_json
 from vte_rules.report import assess_all
 from vte_rules.startup import check_all
@@ -64,7 +65,7 @@ def _assess_fhir(doc: dict[str, Any], as_of: str | None) -> dict[str, Any]:
                           patient_id=patient if isinstance(patient, str) else None)
     else:
         chart = map_chart(doc, as_of=day)
-    result = assess_all(chart.facts)
+    result = assess_all(chart.facts, word=english)
     result["data_issues"] = to_data(chart.issues)
     return result
 
@@ -81,7 +82,7 @@ def _assess(path: str, out: TextIO, as_of: str | None = None) -> int:
         return 2
     if "facts" in doc:
         try:
-            result = assess_all(facts_from_json(doc))
+            result = assess_all(facts_from_json(doc), word=english)
         except FactError as exc:
             sys.stderr.write(f"vte-cds: {exc}\n")
             return 2
@@ -119,7 +120,7 @@ def _demo(out: TextIO) -> int:
         if not entry.name.endswith(".json"):
             continue
         doc = json.loads(entry.read_text("utf-8"))
-        result = assess_all(facts_from_json(doc))
+        result = assess_all(facts_from_json(doc), word=english)
         out.write(f"== {entry.name}\n{doc.get('description', '')}\n")
         for line in _summary(result):
             out.write(f"  {line}\n")

@@ -63,6 +63,7 @@ from cds_service.state import components
 from cds_service.ui import patient_rows
 from fhir_mappers.chart import map_chart
 from fhir_mappers.model import MappedChart
+from hooks import words
 from hooks.chart import document as assessment_document
 from hooks.prefetch import PATIENT_DATA, resource_type
 from vte_rules.derive import derive
@@ -658,7 +659,7 @@ def assess() -> Response:
     entered = {name: Fact(value, (EVIDENCE,), catalogue[name].unit)
                for name, value in overrides.items()}
     facts = loaded.chart.facts.with_facts(**entered)
-    document = (assess_all(facts, tuple(loaded.baseline.get("already_on", ())))
+    document = (assess_all(facts, tuple(loaded.baseline.get("already_on", ())), words.english)
                 if entered else dict(loaded.baseline))
     document["data_issues"] = to_data(loaded.chart.issues)
     unknown = {name for name in load_factor_catalogue() if not derived[name].known}

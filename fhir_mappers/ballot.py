@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from vte_rules.facts import Fact, Value
+from vte_rules.facts import Fact, Message, Value
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Vote:
     value: Value | None
     evidence: tuple[str, ...] = ()
     reason: str | None = None
-    assumption: str | None = None
+    assumption: Message | tuple[Message, ...] | None = None
     date: dt.date | None = None
     unit: str | None = None
 
@@ -46,19 +46,26 @@ def _join(parts: list[str | None]) -> str | None:
     return "; ".join(kept) or None
 
 
+def _assumed(votes: list[Vote]) -> tuple[Message, ...] | None:
+    """What the votes assumed, each message once."""
+    said = [m for v in votes for m in ((v.assumption,) if isinstance(v.assumption, Message)
+                                       else v.assumption or ())]
+    return tuple(dict.fromkeys(said)) or None
+
+
 def _merge(votes: list[Vote], value: Value | None) -> Fact:
     evidence = tuple(dict.fromkeys(e for v in votes for e in v.evidence))
     dates = [v.date for v in votes if v.date]
     return Fact(value, evidence, votes[0].unit, max(dates) if dates else None,
                 _join([v.reason for v in votes]) if value is None else None,
-                _join([v.assumption for v in votes]))
+                _assumed(votes))
 
 
 def _resolve(votes: list[Vote]) -> Fact:
     if len(votes) == 1 or not all(isinstance(v.value, bool) or v.value is None for v in votes):
         vote = votes[-1]
         return Fact(vote.value, vote.evidence, vote.unit, vote.date, vote.reason,
-                    vote.assumption)
+                    _assumed([vote]))
     true = [v for v in votes if v.value is True]
     if true:
         return _merge(true, True)

@@ -24,6 +24,7 @@ from fhir_mappers import dates
 from fhir_mappers.ballot import Vote
 from fhir_mappers.context import CancerEntry, Context
 from fhir_mappers.model import MedicationUse
+from vte_rules.facts import Message
 
 _CURRENT = ("active", "intended", "in-progress", "completed")
 
@@ -38,7 +39,7 @@ def decide(ctx: Context, uses: Iterable[MedicationUse]) -> None:
         ctx.vote("active_cancer", Vote(None, therapy, reason="an antineoplastic drug is "
                                        "current but no cancer is on the problem list"))
     if ctx.received("Condition") and not ctx.ballot.voted("active_cancer"):
-        ctx.vote("active_cancer", Vote(False, assumption="no cancer on the problem list"))
+        ctx.vote("active_cancer", Vote(False, assumption=Message.of("no_cancer")))
 
 
 def _recent(ctx: Context, day: dt.date | None, window: int) -> bool:
@@ -52,23 +53,24 @@ def _entry_vote(ctx: Context, entry: CancerEntry, therapy: tuple[str, ...],
     if entry.status in rules["history_status"]:
         if _recent(ctx, entry.abated, window):
             return Vote(True, ref, date=entry.abated,
-                        assumption=f"recorded as {entry.status} within the last {window} days")
+                        assumption=Message.of("recorded_as_status_within",
+                                              status=entry.status, days=window))
         return Vote(False, ref, date=entry.abated or entry.onset,
-                    assumption=f"recorded as {entry.status}")
+                    assumption=Message.of("recorded_as_status", status=entry.status))
     if entry.status not in rules["active_status"]:
         return Vote(None, ref, reason=f"cancer recorded with status {entry.status}")
     if "metastatic_cancer" in entry.concepts:
-        return Vote(True, ref, date=entry.onset, assumption="metastatic")
+        return Vote(True, ref, date=entry.onset, assumption=Message.of("metastatic"))
     if "haematological_malignancy" in entry.concepts:
         return Vote(True, ref, date=entry.onset,
-                    assumption="haematological malignancy not recorded in remission")
+                    assumption=Message.of("haematological_not_in_remission"))
     if "cancer_treatment" in entry.concepts and _recent(ctx, entry.onset, window):
-        return Vote(True, ref, date=entry.onset, assumption="chemotherapy recorded")
+        return Vote(True, ref, date=entry.onset, assumption=Message.of("chemotherapy_recorded"))
     if therapy:
         return Vote(True, ref + therapy, date=entry.onset,
-                    assumption="on antineoplastic treatment")
+                    assumption=Message.of("on_antineoplastic_treatment"))
     if _recent(ctx, entry.onset, window):
         return Vote(True, ref, date=entry.onset,
-                    assumption=f"diagnosed within the last {window} days")
+                    assumption=Message.of("diagnosed_within", days=window))
     return Vote(None, ref, date=entry.onset, reason="cancer on the problem list; whether it "
                 "was treated in the last 6 months or has spread is not documented")

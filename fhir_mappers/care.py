@@ -20,6 +20,7 @@ from fhir_mappers.codes import load_map
 from fhir_mappers.collect import reference
 from fhir_mappers.context import Context
 from fhir_mappers.model import DataIssue, ServiceUse
+from vte_rules.facts import Message
 
 _SEX = {"male": "male", "female": "female", "other": "other"}
 
@@ -88,11 +89,12 @@ def read_procedures(ctx: Context, procedures: Iterable[Mapping[str, Any]]) -> No
         if "plaster_cast" in concepts and age <= surgery_days:
             ctx.vote("lower_limb_paralysis_or_plaster", Vote(True, (ref,), date=day))
         if "central_venous_catheter" in concepts:
-            ctx.vote("central_venous_catheter", Vote(True, (ref,), date=day, assumption=(
-                "catheter insertion recorded; no removal recorded")))
+            ctx.vote("central_venous_catheter", Vote(True, (ref,), date=day,
+                                                        assumption=Message.of(
+                                                            "catheter_not_removed")))
     if ctx.received("Procedure") and not ctx.ballot.voted("major_surgery_within_1_month"):
         ctx.vote("major_surgery_within_1_month",
-                 Vote(False, assumption=f"no major surgery recorded in {surgery_days} days"))
+                 Vote(False, assumption=Message.of("no_major_surgery", days=surgery_days)))
 
 
 def _unclassified(ctx: Context, raw: Mapping[str, Any], surgery_days: int) -> None:
@@ -130,7 +132,7 @@ def read_devices(ctx: Context, devices: Iterable[Mapping[str, Any]]) -> None:
             ctx.vote("central_venous_catheter", Vote(True, (reference(device),)))
     if ctx.received("Device") and not ctx.ballot.voted("central_venous_catheter"):
         ctx.vote("central_venous_catheter",
-                 Vote(False, assumption="no central venous catheter among the devices"))
+                 Vote(False, assumption=Message.of("no_central_venous_catheter")))
 
 
 def _words(value: Any) -> str:
@@ -158,7 +160,7 @@ def read_encounters(ctx: Context, encounters: Iterable[Mapping[str, Any]]) -> No
         if enc is not None:
             ctx.vote("icu_admission", Vote(True, (reference(enc),)))
     if ctx.received("Encounter") and not ctx.ballot.voted("icu_admission"):
-        ctx.vote("icu_admission", Vote(False, assumption="no current intensive-care encounter"))
+        ctx.vote("icu_admission", Vote(False, assumption=Message.of("no_intensive_care")))
 
 
 def read_allergies(ctx: Context, allergies: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:

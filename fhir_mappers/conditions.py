@@ -36,6 +36,7 @@ from fhir_mappers.codes import CodeMap, is_icd10, load_map
 from fhir_mappers.collect import reference
 from fhir_mappers.context import CancerEntry, Context, policy
 from fhir_mappers.model import DataIssue
+from vte_rules.facts import Message
 
 _DAYS_PER_MONTH = 30.4375  # calendar average, to turn a date difference into months
 VTE_CONCEPTS = frozenset({"dvt", "dvt_proximal", "dvt_distal", "cmvt", "pe"})
@@ -198,7 +199,7 @@ def _vote_concept(ctx: Context, concept: str, status: str, cond: Mapping[str, An
                                   f"documented as within the last {window} days"))
         else:
             ctx.vote(factor, Vote(False, (ref,), date=onset,
-                                  assumption=f"recorded more than {window} days ago"))
+                                  assumption=Message.of("recorded_before", days=window)))
     for factor in entry.get("history", ()):
         if factor not in entry.get("present", ()):
             ctx.vote(factor, Vote(True, (ref,), date=onset))
@@ -220,13 +221,13 @@ def _vote_by_date(ctx: Context, entry: Mapping[str, Any], status: str,
     recent = dates.age_days(latest, ctx.as_of) <= window
     for factor in entry.get("present", ()):
         ctx.vote(factor, Vote(recent, (ref,), date=onset, assumption=None if recent else
-                              f"ended more than {window} days ago"))
+                              Message.of("ended_before", days=window)))
     for factor in entry.get("while_active", ()):
         if active:
             ctx.vote(factor, Vote(recent, (ref,), date=onset))
         else:
             ctx.vote(factor, Vote(False, (ref,), date=abated or onset,
-                                  assumption="recorded as resolved"))
+                                  assumption=Message.of("recorded_resolved")))
 
 
 def _episodes(ctx: Context, episodes: list[_Episode]) -> None:
@@ -248,8 +249,8 @@ def _episodes(ctx: Context, episodes: list[_Episode]) -> None:
                 ctx.vote(factor, Vote(True, (episode.ref,), date=episode.onset))
     if index and (prior or ctx.ballot.has_true("history_of_vte")):
         refs = tuple(e.ref for e in (*index, *prior))
-        ctx.vote("recurrent_vte", Vote(True, refs, assumption="a new VTE with an earlier "
-                                       "episode on record"))
+        ctx.vote("recurrent_vte", Vote(True, refs,
+                                       assumption=Message.of("new_vte_with_earlier_episode")))
 
 
 def _absent(ctx: Context) -> None:
@@ -260,7 +261,7 @@ def _absent(ctx: Context) -> None:
             continue
         for factor in _factors(entry):
             if not ctx.ballot.voted(factor):
-                ctx.vote(factor, Vote(False, assumption="not on the problem list"))
+                ctx.vote(factor, Vote(False, assumption=Message.of("not_on_problem_list")))
 
 
 def _mm_months(ctx: Context, onsets: list[tuple[dt.date, str]]) -> None:
@@ -269,8 +270,7 @@ def _mm_months(ctx: Context, onsets: list[tuple[dt.date, str]]) -> None:
     day, ref = min(onsets)
     months = round(dates.age_days(day, ctx.as_of) / _DAYS_PER_MONTH, 1)
     ctx.vote("months_since_mm_diagnosis", Vote(max(months, 0.0), (ref,), date=day, unit="mo",
-                                               assumption="from the earliest myeloma onset "
-                                                          "or recorded date"))
+                                               assumption=Message.of("myeloma_months_from")))
 
 
 def read_family(ctx: Context, histories: Iterable[Mapping[str, Any]]) -> None:

@@ -47,6 +47,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from vte_rules.facts import Message
+
 ORDER_TYPES = ("MedicationRequest", "MedicationStatement")
 ADMINISTRATION = "MedicationAdministration"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -60,7 +62,7 @@ class DoseResult:
     cycle_days: int | None
     evidence: tuple[str, ...]
     reason: str | None
-    assumptions: tuple[str, ...]
+    assumptions: tuple[Message, ...]
 
 
 class DosageTableError(ValueError):
@@ -207,7 +209,7 @@ def mg_per_cycle(resources: Sequence[Mapping[str, Any]],
     ``drug(resource)`` names the glucocorticoid (the caller's code lookup). No resources means
     no glucocorticoid: 0 mg. One resource that cannot be computed makes the total unknown.
     """
-    notes: list[str] = []
+    notes: list[Message] = []
     kept = _distinct(resources, notes)
     if not kept:
         return DoseResult(0.0, None, (), None, tuple(notes))
@@ -222,7 +224,7 @@ def mg_per_cycle(resources: Sequence[Mapping[str, Any]],
     return DoseResult(float(total), cycle, evidence, None, _unique(notes))
 
 
-def _unique(notes: Iterable[str]) -> tuple[str, ...]:
+def _unique(notes: Iterable[Message]) -> tuple[Message, ...]:
     return tuple(dict.fromkeys(notes))
 
 
@@ -245,7 +247,7 @@ def _links(resource: Mapping[str, Any]) -> list[str]:
     return [_local(ref) for item in raw if (ref := _str(_map(item).get("reference")))]
 
 
-def _distinct(resources: Sequence[Mapping[str, Any]], notes: list[str]
+def _distinct(resources: Sequence[Mapping[str, Any]], notes: list[Message]
               ) -> list[tuple[str, Mapping[str, Any]]]:
     """Each resource once; an administration or statement of an order in the list is the same
     medication, not a second one, so it is not counted again."""
@@ -262,27 +264,27 @@ def _distinct(resources: Sequence[Mapping[str, Any]], notes: list[str]
         orders = [link for link in _links(resource)
                   if link != ref and link in kept and link.startswith("MedicationRequest/")]
         if orders:
-            notes.append(f"{ref} not counted again: it is part of {orders[0]}")
+            notes.append(Message.of("not_counted_again", ref=ref, order=orders[0]))
         else:
             result.append((ref, resource))
     return result
 
 
 def _total(kept: list[tuple[str, Mapping[str, Any]]],
-           drug: Callable[[Mapping[str, Any]], str | None], cycle: int, notes: list[str]
+           drug: Callable[[Mapping[str, Any]], str | None], cycle: int, notes: list[Message]
            ) -> tuple[Fraction, tuple[str, ...], list[str]]:
     total, evidence, failures = Fraction(0), [], []
     administrations = [(r, x) for r, x in kept if x.get("resourceType") == ADMINISTRATION]
     for ref, resource in kept:
         if resource.get("resourceType") == ADMINISTRATION:
             continue
-        own: list[str] = []
+        own: list[Message] = []
         try:
             total += _order_dex_mg(ref, resource, drug, cycle, own)
         except _Unknown as exc:
             failures.append(f"{ref}: {exc}")
         else:
-            notes.extend(f"{ref}: {note}" for note in own)
+            notes.extend(note.on(ref) for note in own)
             evidence.append(ref)
     if administrations:
         mg, counted, failed = _administered_dex_mg(administrations, drug, cycle, notes)
@@ -304,23 +306,27 @@ def _drug_name(resource: Mapping[str, Any], drug: Callable[[Mapping[str, Any]], 
     return name
 
 
-def _as_dexamethasone(name: str, mg: Fraction, scope: str, notes: list[str]) -> Fraction:
+def _as_dexamethasone(name: str, mg: Fraction, per_cycle: bool, notes: list[Message]
+                      ) -> Fraction:
     tables = _tables()
     dex = mg * tables.equivalent_mg[tables.basis] / tables.equivalent_mg[name]
     if name != tables.basis:
-        notes.append(f"{name} {_fmt(mg)} mg{scope} counted as {tables.basis} {_fmt(dex)} mg")
+        key = ("glucocorticoid_per_cycle_as_dexamethasone" if per_cycle
+               else "glucocorticoid_as_dexamethasone")
+        notes.append(Message.of(key, drug=name, mg=_fmt(mg), basis=tables.basis,
+                                dexamethasone=_fmt(dex)))
     return dex
 
 
 # ------------------------------------------------------------------------------------ cycle ----
 
 def _cycle_days(kept: list[tuple[str, Mapping[str, Any]]], default: int | None,
-                notes: list[str]) -> int:
+                notes: list[Message]) -> int:
     stated: dict[int, list[str]] = {}
     for ref, resource in kept:
         for days, how in sorted(_stated_cycles(resource)):
             stated.setdefault(days, []).append(ref)
-            notes.append(f"cycle length {days} days {how} ({ref})")
+            notes.append(Message.of(how, days=days, ref=ref))
     if len(stated) > 1:
         each = "; ".join(f"{days} days in {', '.join(dict.fromkeys(refs))}"
                          for days, refs in sorted(stated.items()))
@@ -330,15 +336,15 @@ def _cycle_days(kept: list[tuple[str, Mapping[str, Any]]], default: int | None,
     return _default_cycle(default, notes)
 
 
-def _default_cycle(default: int | None, notes: list[str]) -> int:
+def _default_cycle(default: int | None, notes: list[Message]) -> int:
     if default is not None:
         if isinstance(default, bool) or not isinstance(default, int) or default < 1:
             raise ValueError("default_cycle_days must be a positive whole number of days")
-        notes.append(f"cycle length not recorded: {default} days used (given by the caller)")
+        notes.append(Message.of("cycle_given_by_caller", days=default))
         return default
     tables = _tables()
-    notes.append(f"cycle length not recorded: {tables.default_cycle_days} days assumed "
-                 f"({tables.default_cycle_why})")
+    notes.append(Message.of("cycle_assumed", days=tables.default_cycle_days,
+                            why=tables.default_cycle_why))
     return tables.default_cycle_days
 
 
@@ -350,14 +356,13 @@ def _dosages(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _stated_cycles(resource: Mapping[str, Any]) -> set[tuple[int, str]]:
-    """(days, how it was read) for each cycle length the resource states."""
+    """(days, how it was read: a message key) for each cycle length the resource states."""
     dosages = _dosages(resource)
     intervals = {i for d in dosages if (i := _dosing_interval(d)) is not None}
-    found = {(days, "read from the dosage text") for d in dosages
+    found = {(days, "cycle_from_text") for d in dosages
              for days in _cycles_in_text(_text(d), intervals)}
     outer = [days for d in dosages if (days := _outer_cycle(d, dosages)) is not None]
-    return found | {(days, "taken from a dose-less timing entry (the outer cycle)")
-                     for days in outer}
+    return found | {(days, "cycle_from_outer_timing") for days in outer}
 
 
 _EXPLICIT_CYCLE = [  # (pattern, days per unit): the words say "cycle", so always a cycle
@@ -429,15 +434,15 @@ def _outer_cycle(dosage: Mapping[str, Any], dosages: list[Mapping[str, Any]]) ->
 
 def _order_dex_mg(ref: str, resource: Mapping[str, Any],
                   drug: Callable[[Mapping[str, Any]], str | None], cycle: int,
-                  notes: list[str]) -> Fraction:
+                  notes: list[Message]) -> Fraction:
     if resource.get("resourceType") not in ORDER_TYPES:
         raise _Unknown("this resource type is not read for doses")
     name = _drug_name(resource, drug)
     mg = _order_mg(resource, cycle, notes)
-    return _as_dexamethasone(name, mg, " per cycle", notes)
+    return _as_dexamethasone(name, mg, True, notes)
 
 
-def _order_mg(resource: Mapping[str, Any], cycle: int, notes: list[str]) -> Fraction:
+def _order_mg(resource: Mapping[str, Any], cycle: int, notes: list[Message]) -> Fraction:
     """mg of the ordered drug per cycle: each dosage entry's dose x its administrations."""
     dosages = _dosages(resource)
     entries = [d for d in dosages if _outer_cycle(d, dosages) is None]
@@ -480,7 +485,7 @@ def _text(dosage: Mapping[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------- doses ----
 
-def _dose_mg(dosage: Mapping[str, Any], resource: Mapping[str, Any], notes: list[str]
+def _dose_mg(dosage: Mapping[str, Any], resource: Mapping[str, Any], notes: list[Message]
              ) -> Fraction:
     """mg of the drug per administration."""
     entries = [_map(e) for e in _list(dosage.get("doseAndRate"))]
@@ -501,7 +506,7 @@ def _is_ordered(entry: Mapping[str, Any]) -> bool:
     return any(_map(c).get("code") == "ordered" for c in codings)
 
 
-def _entry_mg(entry: Mapping[str, Any], resource: Mapping[str, Any], notes: list[str]
+def _entry_mg(entry: Mapping[str, Any], resource: Mapping[str, Any], notes: list[Message]
               ) -> Fraction:
     if "doseQuantity" in entry:
         return _quantity_mg(_map(entry["doseQuantity"]), resource, notes)
@@ -512,7 +517,7 @@ def _entry_mg(entry: Mapping[str, Any], resource: Mapping[str, Any], notes: list
     return _quantity_mg(low, resource, notes)
 
 
-def _quantity_mg(quantity: Mapping[str, Any], resource: Mapping[str, Any], notes: list[str]
+def _quantity_mg(quantity: Mapping[str, Any], resource: Mapping[str, Any], notes: list[Message]
                  ) -> Fraction:
     value = _num(quantity.get("value"))
     if value is None or value <= 0:
@@ -567,7 +572,7 @@ def _masses(text: str) -> set[Fraction]:
             for m in _mass_pattern().finditer(text)}
 
 
-def _strength_mg(resource: Mapping[str, Any], notes: list[str]) -> Fraction:
+def _strength_mg(resource: Mapping[str, Any], notes: list[Message]) -> Fraction:
     names = _product_names(resource)
     if not names:
         raise _Unknown("the dose is in tablets and the product's strength is not stated")
@@ -576,11 +581,11 @@ def _strength_mg(resource: Mapping[str, Any], notes: list[str]) -> Fraction:
         raise _Unknown("the dose is in tablets and the product name does not state one "
                        "strength per tablet")
     strength = strengths.pop()
-    notes.append(f"tablet strength {_fmt(strength)} mg read from the product name")
+    notes.append(Message.of("tablet_strength", mg=_fmt(strength)))
     return strength
 
 
-def _concentration(resource: Mapping[str, Any], notes: list[str]) -> Fraction:
+def _concentration(resource: Mapping[str, Any], notes: list[Message]) -> Fraction:
     pattern = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({_alternatives('mass')})\s*/\s*"
                          rf"(\d+(?:\.\d+)?)?\s*(?:{_alternatives('volume')})(?![a-z])",
                          re.IGNORECASE)
@@ -591,7 +596,7 @@ def _concentration(resource: Mapping[str, Any], notes: list[str]) -> Fraction:
     if len(found) != 1:
         raise _Unknown("the dose is a volume and no single mg/mL concentration is stated")
     mg_per_ml = found.pop()
-    notes.append(f"concentration {_fmt(mg_per_ml)} mg/mL read from the product name")
+    notes.append(Message.of("concentration", concentration=_fmt(mg_per_ml)))
     return mg_per_ml
 
 
@@ -610,7 +615,7 @@ def _text_masses(text: str) -> set[Fraction]:
     return _masses(text) if text else set()
 
 
-def _text_dose_mg(text: str, notes: list[str]) -> Fraction:
+def _text_dose_mg(text: str, notes: list[Message]) -> Fraction:
     """The dose from the dosage text, when no structured dose is given."""
     if not text:
         raise _Unknown("no dose is stated")
@@ -628,14 +633,14 @@ def _text_dose_mg(text: str, notes: list[str]) -> Fraction:
         why = " ('as directed')" if _AS_DIRECTED.search(text) else ""
         raise _Unknown(f"no dose is stated{why}")
     dose = masses.pop()
-    notes.append(f"dose {_fmt(dose)} mg read from the dosage text (no structured dose)")
+    notes.append(Message.of("dose_from_text", mg=_fmt(dose)))
     return dose
 
 
 # ------------------------------------------------------------------------ administrations ----
 
 def _administrations(dosage: Mapping[str, Any], start: Fraction | None, cycle: int,
-                     anchor: dt.date | None, notes: list[str]) -> tuple[int, Fraction | None]:
+                     anchor: dt.date | None, notes: list[Message]) -> tuple[int, Fraction | None]:
     """How many times one dosage entry is given in the cycle, and the day (from the start of
     the cycle, exclusive) on which it ends, so that the next sequence can start there."""
     timing = _map(dosage.get("timing"))
@@ -692,24 +697,24 @@ def _anchored(anchor: dt.date | None) -> dt.date:
     return anchor
 
 
-def _count_events(events: list[Any], anchor: dt.date, cycle: int, notes: list[str]
+def _count_events(events: list[Any], anchor: dt.date, cycle: int, notes: list[Message]
                   ) -> tuple[int, Fraction]:
     offsets = [(_date(e) - anchor).days for e in events]
     inside = [o for o in offsets if o < cycle]
     if len(inside) < len(offsets):
-        notes.append(f"{len(offsets) - len(inside)} dated administrations after day {cycle} "
-                     f"not counted (they fall in a later cycle)")
+        notes.append(Message.of("administrations_in_later_cycle",
+                                count=len(offsets) - len(inside), day=cycle))
     return len(inside), Fraction(max(offsets) + 1)
 
 
 def _count_repeat(repeat: Mapping[str, Any], start: Fraction | None, cycle: int,
-                  anchor: dt.date | None, notes: list[str]) -> tuple[int, Fraction | None]:
+                  anchor: dt.date | None, notes: list[Message]) -> tuple[int, Fraction | None]:
     span_start, span_end = _span(repeat, start, anchor, notes)
     count = _num(repeat.get("count"))
     if _list(repeat.get("dayOfWeek")):
         return _count_weekdays(repeat, span_start, span_end, cycle, anchor, notes), span_end
     if "period" not in repeat and count is not None and not _list(repeat.get("timeOfDay")):
-        notes.append(f"{count} administrations in total (timing count), all counted in the cycle")
+        notes.append(Message.of("administrations_by_count", count=_fmt(count)))
         return int(count), None
     rate = _rate(repeat)
     if span_end is None and count is not None:
@@ -718,24 +723,24 @@ def _count_repeat(repeat: Mapping[str, Any], start: Fraction | None, cycle: int,
     # The first dose is on the first day of the span; later ones follow at the dosing interval.
     doses = math.ceil(length * rate)
     if (length * rate).denominator != 1:
-        notes.append("first administration taken to be on the first day of its span")
+        notes.append(Message.of("first_administration_day"))
     if count is not None:
         doses = min(doses, int(count))
     return doses, span_end
 
 
-def _length_in_cycle(start: Fraction, end: Fraction | None, cycle: int, notes: list[str]
+def _length_in_cycle(start: Fraction, end: Fraction | None, cycle: int, notes: list[Message]
                      ) -> Fraction:
     if end is None:
-        notes.append(f"no end to the schedule: counted through the whole {cycle}-day cycle")
+        notes.append(Message.of("schedule_without_end", days=cycle))
         end = Fraction(cycle)
     elif end > cycle:
-        notes.append(f"the schedule runs past day {cycle}: only days within the cycle counted")
+        notes.append(Message.of("schedule_past_cycle", day=cycle))
     return max(Fraction(0), min(end, Fraction(cycle)) - start)
 
 
 def _span(repeat: Mapping[str, Any], start: Fraction | None, anchor: dt.date | None,
-          notes: list[str]) -> tuple[Fraction, Fraction | None]:
+          notes: list[Message]) -> tuple[Fraction, Fraction | None]:
     """Where the entry runs, in days from the start of the cycle (end exclusive, None = open)."""
     if "boundsPeriod" in repeat:
         bounds = _map(repeat["boundsPeriod"])
@@ -753,7 +758,7 @@ def _span(repeat: Mapping[str, Any], start: Fraction | None, anchor: dt.date | N
     return start, None
 
 
-def _range_span(bounds: Mapping[str, Any], notes: list[str]) -> tuple[Fraction, Fraction]:
+def _range_span(bounds: Mapping[str, Any], notes: list[Message]) -> tuple[Fraction, Fraction]:
     # FHIR defines boundsRange as a range of lengths; order sets use it for days of the cycle.
     low = _days(_map(bounds["low"])) if "low" in bounds else Fraction(0)
     if "high" not in bounds:
@@ -761,8 +766,7 @@ def _range_span(bounds: Mapping[str, Any], notes: list[str]) -> tuple[Fraction, 
     high = _days(_map(bounds["high"]))
     if high <= low:
         raise _Unknown("the bounds range ends before it starts")
-    notes.append("boundsRange read as days from the start of the cycle (low inclusive, "
-                 "high exclusive: 0-4 d is days 1-4)")
+    notes.append(Message.of("bounds_as_cycle_days"))
     return low, high
 
 
@@ -803,7 +807,7 @@ def _rate(repeat: Mapping[str, Any]) -> Fraction:
 
 
 def _count_weekdays(repeat: Mapping[str, Any], start: Fraction, end: Fraction | None,
-                    cycle: int, anchor: dt.date | None, notes: list[str]) -> int:
+                    cycle: int, anchor: dt.date | None, notes: list[Message]) -> int:
     days = {str(d).lower() for d in _list(repeat.get("dayOfWeek"))}
     if not days <= set(WEEKDAYS):
         raise _Unknown("the timing names a day of the week that is not mon-sun")
@@ -851,7 +855,7 @@ def _text_days(text: str) -> list[int]:
     return sorted(days)
 
 
-def _count_text_days(text: str, cycle: int, notes: list[str]) -> tuple[int, Fraction]:
+def _count_text_days(text: str, cycle: int, notes: list[Message]) -> tuple[int, Fraction]:
     """Administrations from days of the cycle in the text, when no structured timing is given."""
     days = _text_days(text)
     if not days:
@@ -861,8 +865,7 @@ def _count_text_days(text: str, cycle: int, notes: list[str]) -> tuple[int, Frac
     if days[-1] > cycle:
         # the text contradicts the cycle length: one of the two is misread or mistyped
         raise _Unknown(f"the dosage text lists days after the end of the {cycle}-day cycle")
-    notes.append(f"schedule read from the dosage text (no structured timing): one administration "
-                 f"on each of {len(days)} listed days of the cycle")
+    notes.append(Message.of("schedule_from_text", count=len(days)))
     return len(days), Fraction(days[-1])
 
 
@@ -870,7 +873,7 @@ def _count_text_days(text: str, cycle: int, notes: list[str]) -> tuple[int, Frac
 
 def _administered_dex_mg(administrations: list[tuple[str, Mapping[str, Any]]],
                          drug: Callable[[Mapping[str, Any]], str | None], cycle: int,
-                         notes: list[str]) -> tuple[Fraction, list[str], list[str]]:
+                         notes: list[Message]) -> tuple[Fraction, list[str], list[str]]:
     """Dexamethasone-equivalent mg given in the `cycle` days ending on the latest administration
     (the most recent cycle window), with the references counted and the failures."""
     dated, failures = [], []
@@ -886,22 +889,24 @@ def _administered_dex_mg(administrations: list[tuple[str, Mapping[str, Any]]],
     inside = [(ref, r) for day, ref, r in dated if day >= first]
     total, counted = Fraction(0), []
     for ref, resource in inside:
-        own: list[str] = []
+        own: list[Message] = []
         try:
             mg = _administered_mg(_map(resource.get("dosage")), resource, own)
-            total += _as_dexamethasone(_drug_name(resource, drug), mg, "", own)
+            total += _as_dexamethasone(_drug_name(resource, drug), mg, False, own)
         except _Unknown as exc:
             failures.append(f"{ref}: {exc}")
         else:
             counted.append(ref)
-            notes.extend(f"{ref}: {note}" for note in own)
-    notes.append(f"administrations counted over the {cycle} days up to the latest one recorded"
-                 + (f"; {len(dated) - len(inside)} earlier ones not counted"
-                    if len(inside) < len(dated) else ""))
+            notes.extend(note.on(ref) for note in own)
+    if len(inside) < len(dated):
+        notes.append(Message.of("administrations_up_to_latest_earlier", days=cycle,
+                                count=len(dated) - len(inside)))
+    else:
+        notes.append(Message.of("administrations_up_to_latest", days=cycle))
     return total, counted, failures
 
 
-def _administered_mg(dosage: Mapping[str, Any], resource: Mapping[str, Any], notes: list[str]
+def _administered_mg(dosage: Mapping[str, Any], resource: Mapping[str, Any], notes: list[Message]
                      ) -> Fraction:
     """mg given at one administration (MedicationAdministration.dosage.dose)."""
     if "dose" in dosage:

@@ -23,6 +23,7 @@ from fhir_mappers.codes import load_map
 from fhir_mappers.collect import reference
 from fhir_mappers.context import Context
 from fhir_mappers.model import MedicationUse
+from vte_rules.facts import Message
 
 MED_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
 _GLUCOCORTICOIDS = {"dexamethasone": "dexamethasone", "glucocorticoid_other": None}
@@ -118,14 +119,14 @@ def _vote_drugs(ctx: Context, current: list[_Current]) -> None:
             if concept in given:
                 ctx.vote(factor, Vote(True, tuple(given[concept])))
             elif received:
-                ctx.vote(factor, Vote(False, assumption="not in the current medication list"))
+                ctx.vote(factor, Vote(False, assumption=Message.of("not_in_medications")))
     myeloma = {c: refs for c, refs in given.items() if c in rules["myeloma_drugs"]}
     if myeloma:
         ctx.vote("mm_on_active_treatment", Vote(True, tuple(r for v in myeloma.values()
                                                             for r in v)))
     elif received:
         ctx.vote("mm_on_active_treatment",
-                 Vote(False, assumption="no anti-myeloma drug in the current medication list"))
+                 Vote(False, assumption=Message.of("no_anti_myeloma_drug")))
     _anthracycline(ctx, given, myeloma, received)
 
 
@@ -136,7 +137,7 @@ def _anthracycline(ctx: Context, given: Mapping[str, list[str]],
     if "anthracycline" not in given:
         if received:
             ctx.vote("anthracycline_multiagent_chemo",
-                     Vote(False, assumption="no anthracycline in the current medication list"))
+                     Vote(False, assumption=Message.of("no_anthracycline")))
         return
     partners = [r for c, refs in myeloma.items() if c != "anthracycline" for r in refs]
     refs = tuple(given["anthracycline"])
@@ -153,16 +154,14 @@ def _dexamethasone(ctx: Context, current: list[_Current]) -> None:
     if not steroids:
         if ctx.received(*MED_TYPES):
             ctx.vote("dexamethasone_mg_per_cycle",
-                     Vote(0.0, unit="mg", assumption="no glucocorticoid in the current "
-                                                     "medication list"))
+                     Vote(0.0, unit="mg", assumption=Message.of("no_glucocorticoid")))
         return
     by_ref = {m.ref: m for m in steroids}
     result = dosage.mg_per_cycle([m.resource for m in steroids],
                                  lambda res: _steroid_name(ctx, by_ref[reference(res)]))
-    assumption = "; ".join(result.assumptions) or None
     ctx.vote("dexamethasone_mg_per_cycle",
              Vote(result.mg, result.evidence or tuple(by_ref), reason=result.reason,
-                  assumption=assumption, unit="mg"))
+                  assumption=result.assumptions, unit="mg"))
 
 
 def _steroid_name(ctx: Context, med: _Current) -> str | None:

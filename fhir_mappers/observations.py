@@ -26,6 +26,7 @@ from fhir_mappers.codes import load_map
 from fhir_mappers.collect import reference
 from fhir_mappers.context import Context, policy
 from fhir_mappers.model import DataIssue
+from vte_rules.facts import Message
 from vte_rules.tables import load_factor_catalogue
 
 VALID_STATUS = frozenset({"final", "amended", "corrected"})
@@ -45,7 +46,7 @@ class Reading:
     unit: str
     date: dt.date
     ref: str
-    assumptions: tuple[str, ...]
+    assumptions: tuple[Message, ...]
     resource: Mapping[str, Any]
 
 
@@ -123,9 +124,8 @@ def _stale_vote(ctx: Context, kind: str, reading: Reading) -> Vote:
                 f"old (older than {limit} days is not used)", date=reading.date)
 
 
-def _value_vote(reading: Reading, extra: str | None = None) -> Vote:
-    notes = [*reading.assumptions, *([extra] if extra else [])]
-    return Vote(reading.value, (reading.ref,), assumption="; ".join(notes) or None,
+def _value_vote(reading: Reading) -> Vote:
+    return Vote(reading.value, (reading.ref,), assumption=reading.assumptions or None,
                 date=reading.date, unit=reading.unit)
 
 
@@ -203,8 +203,8 @@ def _egfr(ctx: Context, latest: Mapping[str, Reading]) -> None:
         return
     ctx.vote("egfr", Vote(round(value, 1), (creat.ref,), date=creat.date,
                           unit="mL/min/1.73m2",
-                          assumption=f"computed from creatinine {creat.value:g} mg/dL "
-                                     "(CKD-EPI 2021); no eGFR on record"))
+                          assumption=Message.of("egfr_from_creatinine",
+                                                creatinine=f"{creat.value:g}")))
 
 
 def _bmi(ctx: Context, latest: Mapping[str, Reading]) -> None:
@@ -216,7 +216,7 @@ def _bmi(ctx: Context, latest: Mapping[str, Reading]) -> None:
     metres = height.value / 100
     ctx.vote("bmi", Vote(round(weight.value / (metres * metres), 1), (weight.ref, height.ref),
                          date=weight.date, unit="kg/m2",
-                         assumption="computed from the latest weight and height"))
+                         assumption=Message.of("bmi_computed")))
 
 
 def _codes(values: Any) -> set[str]:
@@ -232,7 +232,7 @@ def _codes(values: Any) -> set[str]:
     return found
 
 
-def _upper_limit(ctx: Context, reading: Reading) -> tuple[float | None, str | None]:
+def _upper_limit(ctx: Context, reading: Reading) -> tuple[float | None, Message | None]:
     ranges = reading.resource.get("referenceRange")
     for rng in ranges if isinstance(ranges, list) else []:
         high = rng.get("high") if isinstance(rng, Mapping) else None
@@ -243,7 +243,9 @@ def _upper_limit(ctx: Context, reading: Reading) -> tuple[float | None, str | No
             if isinstance(norm, units.Normalised):
                 return norm.value, None
     rule = ctx.policy["measurements"]["d_dimer"]
-    return float(rule["default_upper_limit_mg_l_feu"]), str(rule["default_upper_limit_source"])
+    limit = float(rule["default_upper_limit_mg_l_feu"])
+    return limit, Message.of("d_dimer_default_cut_off", limit=f"{limit:g}",
+                             ng_ml=f"{limit * 1000:g}")
 
 
 def _d_dimer(ctx: Context, reading: Reading | None) -> None:
@@ -257,17 +259,17 @@ def _d_dimer(ctx: Context, reading: Reading | None) -> None:
     flags = _codes(reading.resource.get("interpretation"))
     if flags & (_POSITIVE | _NEGATIVE):
         raised = bool(flags & _POSITIVE)
-        how = "laboratory interpretation"
+        how = Message.of("laboratory_interpretation")
     else:
         limit, assumed = _upper_limit(ctx, reading)
         raised = limit is not None and reading.value > limit
-        how = assumed or "laboratory reference range"
+        how = assumed or Message.of("laboratory_reference_range")
     ctx.vote("d_dimer_raised", Vote(raised, (reading.ref,), assumption=how, date=reading.date))
     if not raised:
         ctx.vote("d_dimer_markedly_raised", Vote(False, (reading.ref,), date=reading.date))
     elif flags & _MARKED:
         ctx.vote("d_dimer_markedly_raised", Vote(True, (reading.ref,), date=reading.date,
-                                                 assumption="laboratory flagged it critical"))
+                                                 assumption=Message.of("laboratory_critical")))
     else:
         ctx.vote("d_dimer_markedly_raised", Vote(None, (reading.ref,), date=reading.date,
                                                  reason="D-dimer raised; no cut-off defines "

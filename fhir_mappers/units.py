@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from vte_rules.facts import Message
+
 __all__ = [
     "UCUM_SYSTEM",
     "Normalised",
@@ -51,7 +53,7 @@ class Normalised:
     value: float
     unit: str
     original: str
-    assumptions: tuple[str, ...] = ()
+    assumptions: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,7 @@ class _Kind:
 @dataclass(frozen=True, slots=True)
 class _DDimer:
     ddu_to_feu: float
-    assumption: str
+    assumption: str  # a message key: what the card says when DDU was converted
     feu_loinc: frozenset[str]
     ddu_loinc: frozenset[str]
 
@@ -241,7 +243,7 @@ class _Reading:
     conversion: _Conversion
     text: str
     feu: bool | None  # FEU (True) / DDU (False) stated in the text, for D-dimer
-    assumptions: tuple[str, ...]
+    assumptions: tuple[Message, ...]
 
 
 def _read(spec: _Kind, text: str, what: str) -> _Reading | str:
@@ -270,7 +272,8 @@ def _read(spec: _Kind, text: str, what: str) -> _Reading | str:
         conv = spec.folded[folded]
         if conv is None:
             return f"{what} {text!r} is ambiguous for {spec.name} once letter case is ignored"
-        note = f"{what} {text!r} read as {conv.spellings[0]!r}, ignoring letter case"
+        note = Message.of("unit_letter_case", what="ucum_code" if what == "UCUM code" else "unit",
+                          unit=repr(text), spelling=repr(conv.spellings[0]))
         return _Reading(conv, text, feu, (note,))
     return f"unrecognised {what} {text!r} for {spec.name}"
 
@@ -356,13 +359,14 @@ def normalise(kind: str, value: float, unit: str | None, code: str | None,
             return basis
         if not basis:
             result *= table.d_dimer.ddu_to_feu
-            assumptions.append(table.d_dimer.assumption)
+            assumptions.append(Message.of(table.d_dimer.assumption,
+                                          factor=f"{table.d_dimer.ddu_to_feu:g}"))
     if not math.isfinite(result):
         return UnitProblem(kind, first.text, f"value {value!r} overflows when converted")
     return Normalised(result, spec.target, first.text, tuple(assumptions))
 
 
-def _basis(kind: str, readings: list[_Reading], hint: bool | None, assumptions: list[str],
+def _basis(kind: str, readings: list[_Reading], hint: bool | None, assumptions: list[Message],
            dd: _DDimer) -> bool | UnitProblem:
     """FEU (True) or DDU (False) from the unit texts and the LOINC hint, which must agree."""
     stated = {r.feu for r in readings if r.feu is not None}
@@ -379,6 +383,6 @@ def _basis(kind: str, readings: list[_Reading], hint: bool | None, assumptions: 
         codes = ", ".join(sorted(dd.feu_loinc | dd.ddu_loinc))
         return UnitProblem(kind, text, f"cannot tell FEU from DDU: unit {text!r} does not say "
                            f"and the LOINC code is not one of {codes}")
-    assumptions.append(f"{'FEU' if hint else 'DDU'} taken from the LOINC code; "
-                       f"unit {text!r} does not say")
+    assumptions.append(Message.of("d_dimer_basis_from_code", basis="FEU" if hint else "DDU",
+                                  unit=repr(text)))
     return hint

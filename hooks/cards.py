@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
 
+from hooks import words
 from hooks.base import Links, messages, msg
 from vte_rules import report
 from vte_rules.facts import PatientFacts
@@ -37,7 +38,9 @@ def summary(label: Label, lang: str) -> str:
 def _evidence(item: ItemResult, lang: str) -> str:
     refs = ", ".join(item.evidence) or messages()["detail"]["no_evidence"][lang[:2]]
     if item.assumption:
-        refs += f" ({msg('detail', 'assumed').text(lang)}: {item.assumption})"
+        colon = "：" if lang.startswith("zh") else ": "
+        refs += (f" ({msg('detail', 'assumed').text(lang)}{colon}"
+                 f"{words.text(item.assumption, lang)})")
     return refs.replace("|", "/")
 
 

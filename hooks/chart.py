@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from hooks import words
 from vte_rules import assessment, report
 from vte_rules.assessment import Assessment
 from vte_rules.facts import PatientFacts
@@ -74,5 +75,6 @@ def assess_chart(chart: Chart) -> Assessment:
 
 
 def document(chart: Chart) -> dict[str, object]:
-    """The assessment as the link page and the assessment API show it."""
-    return report.render(assess_chart(chart))
+    """The assessment as the link page and the assessment API show it (what was assumed, in
+    English: ``hooks.words``)."""
+    return report.render(assess_chart(chart), words.english)

@@ -51,7 +51,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from vte_rules.facts import Fact, PatientFacts
+from vte_rules.facts import Fact, Message, PatientFacts
 from vte_rules.regimens import Recommendation, Regimen, RuledOut, option
 from vte_rules.score import ItemResult, Status, read_row
 from vte_rules.tables import Label, Row, Table, load_table
@@ -148,7 +148,8 @@ def _read(row: Row, facts: PatientFacts) -> ItemResult:
     implied_by = row.extra.get("absent_if_absent")
     if implied_by and facts[factor].value is None and facts.flag(implied_by) is False:
         # No symptoms cannot be severe symptoms; a negative D-dimer cannot be markedly raised.
-        implied = Fact(False, facts[implied_by].evidence, assumption=row.note)
+        implied = Fact(False, facts[implied_by].evidence,
+                       assumption=(Message.of(str(row.extra["absent_reading"])),))
         facts = facts.with_facts(**{factor: implied})
     return read_row(row, facts)
 

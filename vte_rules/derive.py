@@ -2,7 +2,8 @@
 
 Title: derived facts.
 Source: BLEED-16 (MM consensus Table 6 with section 5.1); MM-T5-26 (dexamethasone per cycle).
-Table file: bleeding.toml ([active_cancer] messages).
+Table file: bleeding.toml ([active_cancer] messages); the BLEED-16 assumption is the message
+``myeloma_active_cancer``, worded by the hook layer.
 Variables: multiple_myeloma, mm_on_active_treatment, mm_complete_response, active_cancer,
 drug_dexamethasone, dexamethasone_mg_per_cycle.
 Missing values: a derivation never turns unknown into absent. Myeloma that is documented but
@@ -13,7 +14,7 @@ problem list without another cancer: myeloma itself is then judged by BLEED-16.
 
 from __future__ import annotations
 
-from vte_rules.facts import Fact, PatientFacts
+from vte_rules.facts import Fact, Message, PatientFacts
 from vte_rules.tables import load_table
 
 
@@ -34,7 +35,7 @@ def active_cancer(facts: PatientFacts) -> Fact:
     if treated is True or in_cr is False:
         return Fact(True, _evidence(facts, "multiple_myeloma", "mm_on_active_treatment",
                                     "mm_complete_response"),
-                    assumption=f"{messages['assumption']['en']} (BLEED-16)")
+                    assumption=(Message.of("myeloma_active_cancer"),))
     reason = (messages["judgement"]["en"] if in_cr is True and treated is False
               else "myeloma documented but its treatment and response are not")
     return Fact(None, reason=f"{reason} (BLEED-16)")

@@ -26,12 +26,42 @@ class FactError(ValueError):
 
 
 @dataclass(frozen=True)
+class Message:
+    """One thing assumed to read a value, as a message key and its fields, never a sentence.
+
+    The mapper and the rules say what they assumed this way ("cycle length not recorded: 28
+    days assumed" is ``Message("cycle_assumed", (("days", "28"), ("why", ...)))``), so that
+    every view words it in its reader's language: the hook layer holds the wording
+    (``hooks/locale``, ``msgctxt "reading"``). ``about`` names the resource the statement is
+    about (``MedicationRequest/dex-1``) when there are several.
+    """
+
+    key: str
+    fields: tuple[tuple[str, str], ...] = ()
+    about: str | None = None
+
+    @classmethod
+    def of(cls, key: str, about: str | None = None, **fields: object) -> Message:
+        return cls(key, tuple((name, str(value)) for name, value in fields.items()), about)
+
+    def on(self, about: str) -> Message:
+        """The same statement, said about the resource ``about``."""
+        return Message(self.key, self.fields, about)
+
+
+#: A text a facts document gives as its assumption (the CLI, the assessment API) is kept as
+#: written: ``Message(GIVEN, (("text", ...),))``.
+GIVEN = "given"
+
+
+@dataclass(frozen=True)
 class Fact:
     """One factor's value for one patient.
 
     ``value`` is None when the factor is unknown; ``reason`` then says why (for example
     "dexamethasone ordered but the dose per cycle could not be computed"). ``assumption`` is set
-    when the value was inferred by a rule rather than read from the record (BLEED-16).
+    when the value was inferred by a rule rather than read from the record as such (BLEED-16,
+    a cycle length not recorded): what was assumed, one :class:`Message` each, never empty.
     """
 
     value: Value | None
@@ -39,7 +69,7 @@ class Fact:
     unit: str | None = None
     date: dt.date | None = None
     reason: str | None = None
-    assumption: str | None = None
+    assumption: tuple[Message, ...] | None = None
 
     @property
     def known(self) -> bool:
@@ -146,8 +176,11 @@ def _parse_fact(name: str, raw: object) -> Fact:
     value = raw.get("value")
     if value is not None and not isinstance(value, bool | int | float | str):
         raise FactError(f"factor {name!r}: value must be true/false, a number or a text")
+    given = raw.get("assumption")
+    if given is not None and not isinstance(given, str):
+        raise FactError(f"factor {name!r}: assumption must be a text")
     return Fact(value, tuple(evidence), raw.get("unit"), parsed_date, raw.get("reason"),
-                raw.get("assumption"))
+                (Message.of(GIVEN, text=given),) if given else None)
 
 
 def facts_from_json(doc: Mapping[str, object]) -> PatientFacts:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from vte_rules.facts import Fact, PatientFacts
+from vte_rules.facts import Fact, Message, PatientFacts
 from vte_rules.tables import Label, Row, Table, Tier
 
 Status = Literal["present", "absent", "unknown"]
@@ -31,7 +31,7 @@ class ItemResult:
     evidence: tuple[str, ...] = ()
     value: bool | float | str | None = None
     reason: str | None = None
-    assumption: str | None = None
+    assumption: tuple[Message, ...] | None = None
     group: str | None = None
     note: str | None = None
 
@@ -114,7 +114,7 @@ def read_row(row: Row, facts: PatientFacts) -> ItemResult:
         evidence = tuple(e for f in used for e in f.evidence) if flag is not None else ()
         reason = None if flag is not None else "; ".join(
             sorted({f.reason or "not documented" for f in used}))
-        assumption = "; ".join(f.assumption for f in used if f.assumption) or None
+        assumption = tuple(dict.fromkeys(m for f in used for m in f.assumption or ())) or None
         status: Status = "unknown" if flag is None else ("present" if flag else "absent")
         return ItemResult(row.rule, row.label, row.points, status, row.source, evidence, flag,
                           reason, assumption, row.group, row.note)

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from cds_service.storage.shared import SharedStore, digest
 from fhir_mappers.model import DataIssue, MappedChart, MedicationUse, Severity
-from vte_rules.facts import Fact, PatientFacts
+from vte_rules.facts import Fact, Message, PatientFacts
 
 KIND = "link"
 TTL_S = 3600
@@ -63,6 +63,17 @@ def _day(value: Any) -> dt.date | None:
     return None if value is None else dt.date.fromisoformat(value)
 
 
+def _said(messages: tuple[Message, ...] | None) -> list[Any] | None:
+    return None if messages is None else [[m.key, [list(f) for f in m.fields], m.about]
+                                          for m in messages]
+
+
+def _unsaid(data: list[Any] | None) -> tuple[Message, ...] | None:
+    return None if data is None else tuple(
+        Message(key, tuple((name, value) for name, value in fields), about)
+        for key, fields, about in data)
+
+
 def chart_to_data(chart: MappedChart) -> dict[str, Any]:
     """The part of ``chart`` the assessment reads, as JSON data."""
     facts = chart.facts
@@ -70,7 +81,7 @@ def chart_to_data(chart: MappedChart) -> dict[str, Any]:
         "as_of": _date(chart.as_of),
         "facts_as_of": _date(facts.as_of),
         "facts": {name: [fact.value, list(fact.evidence), fact.unit, _date(fact.date),
-                         fact.reason, fact.assumption]
+                         fact.reason, _said(fact.assumption)]
                   for name, fact in facts.items()},
         "issues": [[i.reference, i.reason, i.severity] for i in chart.issues],
         "medications": [[m.reference, list(m.concepts), m.status, m.dose_mg, m.doses_per_day]
@@ -80,7 +91,7 @@ def chart_to_data(chart: MappedChart) -> dict[str, Any]:
 
 def chart_from_data(data: dict[str, Any]) -> MappedChart:
     facts = PatientFacts(
-        {name: Fact(value, tuple(evidence), unit, _day(day), reason, assumption)
+        {name: Fact(value, tuple(evidence), unit, _day(day), reason, _unsaid(assumption))
          for name, (value, evidence, unit, day, reason, assumption) in data["facts"].items()},
         _day(data["facts_as_of"]))
     return MappedChart(

@@ -10,11 +10,18 @@ from typing import Any
 import pytest
 
 from fhir_mappers.dosage import DoseResult, mg_per_cycle
+from vte_rules.facts import Message
 
 UCUM = "http://unitsofmeasure.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-DEFAULT_CYCLE = "cycle length not recorded: 28 days assumed (the consensus's example cycle)"
+DEFAULT_CYCLE = Message.of("cycle_assumed", days=28, why="consensus_example_cycle")
+READ_FROM_TEXT = {"dose_from_text", "cycle_from_text", "schedule_from_text"}
 NAMES = ("dexamethasone", "prednisone", "prednisolone", "methylprednisolone", "hydrocortisone")
+
+
+def keys(result: DoseResult) -> set[str]:
+    """What a result says it assumed, by message key (the wording is the hook layer's)."""
+    return {m.key for m in result.assumptions}
 
 
 def mg(value: float, unit: str = "mg") -> dict[str, Any]:
@@ -97,7 +104,7 @@ def test_days_1_4_9_12_17_20_as_three_sequences_with_bounds_range_is_480_mg():
     result = mg_per_cycle([request("dex-vrd", [block(1, 0), block(2, 8), block(3, 16)])],
                           by_name)
     assert result.mg == 480
-    assert any("boundsRange read as days" in a for a in result.assumptions)
+    assert "bounds_as_cycle_days" in keys(result)
 
 
 def test_days_1_4_9_12_17_20_as_three_sequences_with_bounds_period_is_480_mg():
@@ -119,7 +126,8 @@ def test_days_1_4_9_12_17_20_as_timing_events_is_480_mg_and_a_later_cycle_is_lef
     dosage = [{"timing": {"event": events}, "doseAndRate": dose(mg(40))}]
     result = mg_per_cycle([request("dex-events", dosage)], by_name)
     assert result.mg == 480
-    assert any("4 dated administrations after day 28" in a for a in result.assumptions)
+    assert Message.of("administrations_in_later_cycle", count=4, day=28).on(
+        "MedicationRequest/dex-events") in result.assumptions
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -130,7 +138,7 @@ def test_days_1_4_9_12_17_20_as_timing_events_is_480_mg_and_a_later_cycle_is_lef
 def test_english_dosage_text_only(text, expected):
     result = mg_per_cycle([text_only("dex-txt", text, "Dexamethasone")], by_name)
     assert result.mg == expected
-    assert any("read from the dosage text" in a for a in result.assumptions)
+    assert keys(result) & READ_FROM_TEXT
 
 
 # --------------------------------------------------------------------------- Chinese text ----
@@ -144,8 +152,7 @@ def test_chinese_dosage_text_with_its_cycle_length(text, expected, cycle):
     result = mg_per_cycle([text_only("zh-dex", text)], lambda _: "dexamethasone")
     assert (result.mg, result.cycle_days) == (expected, cycle)
     assert DEFAULT_CYCLE not in result.assumptions
-    assert any("cycle length" in a and "read from the dosage text" in a
-               for a in result.assumptions)
+    assert "cycle_from_text" in keys(result)
 
 
 def test_chinese_text_without_a_cycle_uses_the_default_and_says_so():
@@ -200,7 +207,7 @@ def test_tablets_with_the_strength_in_the_coding_display():
         {"system": RXNORM, "display": "dexamethasone 4 MG Oral Tablet"}]}
     result = mg_per_cycle([resource], lambda _: "dexamethasone")
     assert result.mg == 160
-    assert "MedicationRequest/dex-tab: tablet strength 4 mg read from the product name" \
+    assert Message.of("tablet_strength", mg=4).on("MedicationRequest/dex-tab") \
         in result.assumptions
 
 
@@ -273,7 +280,7 @@ def test_timing_code_weekly():
 def test_caller_default_cycle_overrides_the_table_default():
     result = mg_per_cycle([request("dex-wk", [weekly(mg(40))])], by_name, default_cycle_days=21)
     assert (result.mg, result.cycle_days) == (120, 21)
-    assert "cycle length not recorded: 21 days used (given by the caller)" in result.assumptions
+    assert Message.of("cycle_given_by_caller", days=21) in result.assumptions
     assert DEFAULT_CYCLE not in result.assumptions
 
 
@@ -284,7 +291,7 @@ def test_cycle_from_an_outer_dose_less_sequence():
     dosage[1]["text"] = "40 mg weekly"
     result = mg_per_cycle([request("dex-cyc", dosage)], by_name)
     assert (result.mg, result.cycle_days) == (120, 21)
-    assert any("dose-less timing entry" in a for a in result.assumptions)
+    assert "cycle_from_outer_timing" in keys(result)
 
 
 def test_structured_timing_wins_over_dosage_text():
@@ -292,7 +299,7 @@ def test_structured_timing_wins_over_dosage_text():
     dosage["text"] = "40 mg days 1-4, 9-12, 17-20"  # contradicts the structure: not read
     result = mg_per_cycle([request("dex-wk", [dosage])], by_name)
     assert result.mg == 160
-    assert not any("read from the dosage text" in a for a in result.assumptions)
+    assert not keys(result) & READ_FROM_TEXT
 
 
 def test_an_interval_that_restates_the_dosing_interval_is_not_a_cycle():
@@ -316,8 +323,9 @@ def test_prednisone_counts_by_dexamethasone_equivalence_and_says_so():
     pred = request("pred-1", [daily(mg(50), count=4)], "prednisone 50 MG Oral Tablet")
     result = mg_per_cycle([pred], by_name)
     assert result.mg == 30  # 200 mg prednisone x 0.75 / 5
-    assert ("MedicationRequest/pred-1: prednisone 200 mg per cycle counted as dexamethasone "
-            "30 mg") in result.assumptions
+    assert Message.of("glucocorticoid_per_cycle_as_dexamethasone", drug="prednisone", mg=200,
+                      basis="dexamethasone", dexamethasone=30).on(
+        "MedicationRequest/pred-1") in result.assumptions
 
 
 @pytest.mark.parametrize(("name", "per_dose", "expected"), [
@@ -352,7 +360,7 @@ def test_duplicate_references_are_counted_once():
     result = mg_per_cycle([dex, dict(dex), given], by_name)
     assert result.mg == 160
     assert result.evidence == ("MedicationRequest/dex-wk",)
-    assert any("not counted again" in a for a in result.assumptions)
+    assert "not_counted_again" in keys(result)
 
 
 def test_medication_statement_is_read_like_an_order():
@@ -370,7 +378,8 @@ def test_medication_administrations_in_the_most_recent_cycle_window():
     result = mg_per_cycle(given, by_name)
     assert result.mg == 160
     assert result.evidence == tuple(f"MedicationAdministration/adm-{i}" for i in range(4, 8))
-    assert any("4 earlier ones not counted" in a for a in result.assumptions)
+    assert Message.of("administrations_up_to_latest_earlier", days=28, count=4) \
+        in result.assumptions
 
 
 def test_no_resources_is_0_mg():
@@ -466,7 +475,8 @@ def test_a_course_longer_than_the_cycle_is_counted_within_the_cycle_and_says_so(
     result = mg_per_cycle([request("dex-long", [daily(mg(4), boundsDuration=six_weeks)])],
                           by_name)
     assert result.mg == 112
-    assert any("runs past day 28" in a for a in result.assumptions)
+    assert Message.of("schedule_past_cycle", day=28).on("MedicationRequest/dex-long") \
+        in result.assumptions
 
 
 def test_a_later_sequence_after_an_open_ended_one_is_unknown():
@@ -482,8 +492,7 @@ def test_period_in_months_is_unknown():
 def test_weekly_in_a_30_day_cycle_counts_days_1_8_15_22_29_and_says_so():
     result = mg_per_cycle([request("dex-wk", [weekly(mg(40))])], by_name, default_cycle_days=30)
     assert result.mg == 200
-    assert any("first administration taken to be on the first day" in a
-               for a in result.assumptions)
+    assert "first_administration_day" in keys(result)
 
 
 def test_dose_and_rate_entries_that_disagree_are_unknown():
@@ -516,4 +525,4 @@ def test_bounds_period_without_an_end_runs_to_the_end_of_the_cycle():
               "doseAndRate": dose(mg(40))}
     result = mg_per_cycle([request("dex-open", [dosage])], by_name)
     assert result.mg == 160
-    assert any("no end to the schedule" in a for a in result.assumptions)
+    assert "schedule_without_end" in keys(result)

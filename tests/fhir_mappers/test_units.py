@@ -19,6 +19,7 @@ from fhir_mappers.units import (
     d_dimer_feu_from_loinc,
     normalise,
 )
+from vte_rules.facts import Message
 from vte_rules.tables import load_factor_catalogue
 
 LOCAL_SYSTEM = "http://lab.example.org/units"
@@ -71,7 +72,8 @@ def test_platelets_in_g_per_l_are_a_problem_because_lowercase_g_is_gram_not_giga
 def test_platelets_in_upper_case_k_per_ul_are_read_with_the_case_noted():
     result = ok("platelets", 150, "K/UL")
     assert result.value == 150
-    assert result.assumptions == ("unit 'K/UL' read as '10*9/L', ignoring letter case",)
+    assert result.assumptions == (Message.of("unit_letter_case", what="unit", unit="'K/UL'",
+                                             spelling="'10*9/L'"),)
 
 
 # ------------------------------------------------------------------------------ creatinine
@@ -101,7 +103,8 @@ def test_creatinine_in_mg_per_dl_is_unchanged():
 def test_creatinine_in_shouted_mg_per_dl_is_accepted_and_the_case_is_noted():
     result = ok("creatinine", 1.1, "MG/DL")
     assert result.value == 1.1
-    assert result.assumptions == ("unit 'MG/DL' read as 'mg/dL', ignoring letter case",)
+    assert result.assumptions == (Message.of("unit_letter_case", what="unit", unit="'MG/DL'",
+                                             spelling="'mg/dL'"),)
 
 
 # ---------------------------------------------------------------------------- unknown units
@@ -140,15 +143,13 @@ def test_d_dimer_in_ng_per_ml_ddu_is_doubled_to_feu_and_says_so():
     assert result.value == pytest.approx(0.5)
     assert result.unit == "mg/L FEU"
     assert result.original == "ng/mL DDU"
-    assert len(result.assumptions) == 1
-    assert "DDU" in result.assumptions[0]
-    assert "approximate" in result.assumptions[0]
+    assert result.assumptions == (Message.of("d_dimer_ddu_converted", factor=2),)
 
 
 def test_d_dimer_in_mg_per_l_ddu_is_doubled_to_feu():
     result = ok("d_dimer", 0.24, "mg/L DDU")
     assert result.value == pytest.approx(0.48)
-    assert "approximate" in result.assumptions[0]
+    assert result.assumptions == (Message.of("d_dimer_ddu_converted", factor=2),)
 
 
 @pytest.mark.parametrize("spelling", ["mg/L FEU", "ug/mL FEU", "µg/mL FEU", "μg/mL FEU",
@@ -171,11 +172,13 @@ def test_d_dimer_without_feu_or_ddu_in_unit_or_loinc_is_a_problem():
 def test_d_dimer_basis_from_the_loinc_code_is_used_and_noted():
     feu = ok("d_dimer", 500, "ng/mL", feu=d_dimer_feu_from_loinc("48065-7"))
     assert feu.value == pytest.approx(0.5)
-    assert feu.assumptions == ("FEU taken from the LOINC code; unit 'ng/mL' does not say",)
+    assert feu.assumptions == (Message.of("d_dimer_basis_from_code", basis="FEU",
+                                          unit="'ng/mL'"),)
     ddu = ok("d_dimer", 250, "ng/mL", feu=d_dimer_feu_from_loinc("48066-5"))
     assert ddu.value == pytest.approx(0.5)
-    assert ddu.assumptions[0].startswith("DDU taken from the LOINC code")
-    assert "approximate" in ddu.assumptions[1]
+    assert ddu.assumptions == (
+        Message.of("d_dimer_basis_from_code", basis="DDU", unit="'ng/mL'"),
+        Message.of("d_dimer_ddu_converted", factor=2))
 
 
 def test_d_dimer_unit_and_loinc_code_disagreeing_is_a_problem():
