@@ -26,7 +26,8 @@ CARD_KINDS = ("mm-prophylaxis", "cmvt", "vte-treatment", "order-imid-no-prophyla
               "order-aspirin-high-risk", "order-renal", "order-bleeding", "order-filter-cmvt",
               "order-treatment-dose", "order-ruled-out", "order-dose-no-indication",
               "order-aspirin-renal", "order-not-indicated", "order-regimen-during-vte",
-              "order-cmvt-undecided", "order-dose-below-plan", "order-dose-weight")
+              "order-cmvt-undecided", "order-dose-below-plan", "order-dose-weight",
+              "order-warfarin-lead-in", "order-second-antithrombotic")
 
 i18n.texts()  # read the catalogues once, now: a bad one stops the import (i18n.CatalogueError)
 

@@ -92,6 +92,9 @@ RUNTIME_KEYS: tuple[Key, ...] = (
     runtime_key("order", "below_plan"),
     runtime_key("order", "weight_unknown"),
     runtime_key("order", "weight_dose"),
+    runtime_key("order", "renal_unknown"),
+    runtime_key("order", "warfarin_lead_in"),
+    runtime_key("order", "second_antithrombotic"),
     runtime_key("order", "aspirin_high_risk"),
     runtime_key("order", "rivaroxaban_gfr"),
     runtime_key("order", "lmwh_gfr"),
@@ -118,6 +121,8 @@ RUNTIME_KEYS: tuple[Key, ...] = (
     runtime_key("override_reasons", "benefit_outweighs_bleeding"),
     runtime_key("override_reasons", "dose_intended"),
     runtime_key("override_reasons", "high_risk_documented_elsewhere"),
+    runtime_key("override_reasons", "lmwh_elsewhere"),
+    runtime_key("override_reasons", "switching_agent"),
 )
 
 

@@ -132,12 +132,18 @@ def _renal(request: HookRequest, chart: Chart, facts: PatientFacts,
            links: Links) -> list[dict[str, Any]]:
     egfr = facts.number("egfr")
     severe = load_table("adjustments").row("ADJ-02")
-    if egfr is None or not severe.criterion.within(egfr):
-        return []
     out = []
     riva = _drafts(chart, {"rivaroxaban"})
     lmwh = _drafts(chart, {"enoxaparin", "dalteparin", "nadroparin", "lmwh"})
     lang = request.lang
+    if egfr is None and (riva or lmwh):
+        detail = [severe.extra["unknown"][lang[:2]]]
+        names = Label(", ".join(drug_name(u).en for u in riva + lmwh),
+                      "、".join(drug_name(u).zh for u in riva + lmwh))
+        return [_card("order-renal", request, _fill("renal_unknown", drugs=names), "info",
+                      detail, "mm_adjustments", links, [], {"rule": "ADJ-02"}, "unknown")]
+    if egfr is None or not severe.criterion.within(egfr):
+        return []
     evidence = ", ".join(facts["egfr"].evidence)
     if riva:
         detail = [severe.extra["rivaroxaban_ruled_out"][lang[:2]], f"eGFR: {_pts(egfr)} "
@@ -214,33 +220,61 @@ def _phase_matches(use: Use, phases: Sequence[treatment.Phase]) -> bool | None:
     return None if unknown else False
 
 
+def _days_since_index(facts: Any) -> int | None:
+    """Days since the index DVT/PE was diagnosed (the earliest dated one), or None."""
+    dates = [facts[name].date for name in ("acute_dvt", "acute_pe")
+             if facts.flag(name) is True and facts[name].date is not None]
+    if not dates or facts.as_of is None:
+        return None
+    return int((facts.as_of - min(dates)).days)
+
+
+def _phase_now(phases: Sequence[treatment.Phase], day: int | None) -> treatment.Phase | None:
+    """The phase of one drug that applies ``day`` days into treatment (None: cannot tell)."""
+    if day is None:
+        return None
+    start = 0
+    for phase in sorted(phases, key=lambda p: p.step):
+        if phase.duration_days is None or day < start + phase.duration_days:
+            return phase
+        start += phase.duration_days
+    return None
+
+
 def _treatment_dose(request: HookRequest, chart: Chart, found: Assessment,
                     links: Links) -> dict[str, Any] | None:
     plan = found.treatment
     if plan is None or not plan.applicable:
         return None
+    day = _days_since_index(found.facts)
     for use in _drafts(chart, ANTICOAGULANTS):
         for regimen, phases in plan.phases.items():
-            drugs = {p.drug for p in phases}
-            if not drugs & set(use.concepts):
+            mine = [p for p in phases if p.drug in use.concepts]
+            if not mine:
                 continue
-            matches = _phase_matches(use, phases)
-            if matches is None and any(p.per_kg and p.computed_amount is None
-                                       for p in phases):
+            matches = _phase_matches(use, mine)
+            if matches is None and any(p.per_kg and p.computed_amount is None for p in mine):
                 return _card("order-dose-weight", request, _fill(
                     "weight_unknown", drug=drug_name(use)), "warning",
                     [msg("order", "weight_unknown_detail").text(request.lang)],
                     "mm_treatment", links, [], {"regimen": regimen.value,
                                                 "rules": [p.rule for p in phases]},
                     use.reference, "weight")
+            now = _phase_now(mine, day)
+            if matches is True and now is not None and _phase_matches(use, [now]) is False:
+                matches = False  # a later phase's dose drafted too early (TRT-02: 15 mg bid first)
             if matches is not False:
                 continue
-            first = phases[0]
+            first = now or mine[0]
             more = len(phases) > 1
             expected = Label(first.label.en + ("; then …" if more else ""),
                              first.label.zh + ("；随后…" if more else ""))
             label = _fill("treatment_dose", drug=drug_name(use), expected=expected)
             detail = [*cards.recommendation_section(plan.recommendation, request.lang)]
+            if now is not None and day is not None:
+                detail.insert(0, msg("order", "treatment_day", day=str(day),
+                                     phase=first.label.text(request.lang)).text(request.lang))
+                detail.insert(1, "")
             amount = first.computed_amount if first.per_kg else first.amount
             offered = []
             product = orders()["treatment"].get(first.drug)
@@ -253,6 +287,33 @@ def _treatment_dose(request: HookRequest, chart: Chart, found: Assessment,
                          "mm_treatment", links, offered, {"regimen": regimen.value,
                                                           "rules": [p.rule for p in phases]})
     return None
+
+
+PARENTERAL = frozenset({"enoxaparin", "dalteparin", "nadroparin", "lmwh", "heparin",
+                        "fondaparinux"})
+
+
+def _warfarin_without_lead_in(request: HookRequest, chart: Chart, found: Assessment,
+                              links: Links) -> dict[str, Any] | None:
+    """TRT-04: warfarin for an MM-related DVT/PE starts under LMWH (at least 5 days, until INR
+    >= 2.0). A warfarin draft with no LMWH or heparin running or drafted, and the patient not
+    already on warfarin, draws a card."""
+    plan = found.treatment
+    if plan is None or not plan.applicable:
+        return None
+    drafted = _drafts(chart, {"warfarin"})
+    if not drafted:
+        return None
+    running = {c for u in chart.medications for c in u.concepts}
+    if running & PARENTERAL or [u for u in current_anticoagulants(chart)
+                                if set(u.concepts) - {"aspirin"}]:
+        return None  # under LMWH or heparin; or a switch from another anticoagulant (DUR-02)
+    inr = found.facts.number("inr")
+    if inr is not None and inr >= 2.0:
+        return None  # already in range (e.g. warfarin given elsewhere): nothing to bridge
+    detail = [msg("order", "warfarin_lead_in_detail").text(request.lang)]
+    return _card("order-warfarin-lead-in", request, _fill("warfarin_lead_in", drug=drug_name(
+        drafted[0])), "warning", detail, "mm_treatment", links, [], {"rule": "TRT-04"})
 
 
 def _regimens_of(use: Use) -> set[Regimen]:
@@ -332,6 +393,7 @@ def check(request: HookRequest, chart: OrderChart, links: Links) -> list[dict[st
         aspirin = _aspirin_high_risk(request, chart, facts, full, links)
         cards_ += [_imid_without_prophylaxis(request, chart, facts, full, links), aspirin]
     cards_.append(_treatment_dose(request, chart, found, links))
+    cards_.append(_warfarin_without_lead_in(request, chart, found, links))
     cards_ += _renal(request, chart, facts, links)
     cards_ += [_filter(request, chart, found, links)]
     skip = {u.reference for u in _drafts(chart, {"aspirin"})} if aspirin else set()

@@ -285,6 +285,45 @@ def weight_based(request: HookRequest, chart: Chart, found: Assessment,
     return out
 
 
+# A current anticoagulant and a drafted one that are one regimen, not two: LMWH or heparin
+# overlapping warfarin (TRT-04), in either order.
+_OVERLAP = (frozenset({"enoxaparin", "dalteparin", "nadroparin", "lmwh", "heparin",
+                       "fondaparinux"}), frozenset({"warfarin"}))
+
+
+def _same_regimen(running: set[str], drafted: set[str]) -> bool:
+    if running & drafted:
+        return True  # the same drug: a renewal or a dose change, checked elsewhere
+    a, b = _OVERLAP
+    return bool((running & a and drafted & b) or (running & b and drafted & a))
+
+
+def second_antithrombotic(request: HookRequest, chart: Chart, found: Assessment,
+                          links: Links) -> list[dict[str, Any]]:
+    """DUR-02: a patient already on an anticoagulant (for any indication) keeps it managed by
+    that indication's rules; a drafted second antithrombotic (aspirin included) draws a card."""
+    running = [u for u in current_anticoagulants(chart) if set(u.concepts) - {"aspirin"}]
+    if not running:
+        return []
+    concepts = {c for u in running for c in u.concepts}
+    lang = request.lang
+    on = Label(", ".join(drug_name(u).en for u in running),
+               "、".join(drug_name(u).zh for u in running))
+    note = load_table("regimens").data["already_on"]["note"]
+    out = []
+    for use in drafts(chart, ANTICOAGULANTS):
+        if _same_regimen(concepts, set(use.concepts)):
+            continue
+        detail = [note[lang[:2]].format(drug=on.text(lang)),
+                  "", *[f"- {u.reference}" for u in running]]
+        offered = ([suggestions.delete_draft("", use.reference, lang)]
+                   if suggestions.deletable(use.reference) else [])
+        out.append(make_card("order-second-antithrombotic", request, fill(
+            "second_antithrombotic", drug=drug_name(use), on=on), "warning", detail, "mm",
+            links, offered, {"rule": "DUR-02"}, use.reference))
+    return out
+
+
 def check(request: HookRequest, chart: Chart, found: Assessment,
           links: Links) -> list[dict[str, Any]]:
     out: list[dict[str, Any] | None] = [aspirin_renal(request, chart, found, links),
@@ -293,4 +332,5 @@ def check(request: HookRequest, chart: Chart, found: Assessment,
     out += cmvt_undecided(request, chart, found, links)
     out += dose_below_plan(request, chart, found, links)
     out += weight_based(request, chart, found, links)
+    out += second_antithrombotic(request, chart, found, links)
     return [c for c in out if c is not None]

@@ -170,7 +170,7 @@ def test_the_hooks_api_keeps_its_shape():
         "already_on_anticoagulant", "bleeding_concern", "data_incorrect", "patient_declined",
         "clinical_judgement", "not_now", "prophylaxis_elsewhere", "other_indication",
         "renal_function_checked", "benefit_outweighs_bleeding", "dose_intended",
-        "high_risk_documented_elsewhere"]
+        "high_risk_documented_elsewhere", "lmwh_elsewhere", "switching_agent"]
     assert messages()["detail"]["no_evidence"] == {"en": "-", "zh": "-"}
     with pytest.raises(KeyError, match="msgctxt 'tiers' msgid 'moderate'"):
         msg("tiers", "moderate")

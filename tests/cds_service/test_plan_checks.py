@@ -246,3 +246,63 @@ def test_prophylactic_enoxaparin_for_a_cmvt_to_anticoagulate_asks_for_full_dose(
     assert "27%" in card["detail"]
     assert "CMVT-06" in card["detail"]
     assert not card.get("suggestions")  # the review gives no dose to order
+
+
+def test_aspirin_drafted_on_top_of_dabigatran_for_atrial_fibrillation_is_not_stacked(client):
+    pid = "af-dabi"
+    dabigatran = med(pid, f"{pid}-dabi", "1037045", "dabigatran etexilate 110 MG Oral Capsule",
+                     dose_mg=110, per_day=2)
+    pre = _low_tier(pid, egfr=88)
+    pre["medications"]["entry"].append({"resource": dabigatran})
+    cards = _cards(client, "order-sign", pid, pre,
+                   [_draft(pid, "draft-asa", ("1191", "aspirin"), 100)])
+    (card,) = _of(cards, "order-second-antithrombotic")
+    assert "DUR-02" in card["summary"]
+    assert "dabigatran" in card["summary"]
+    assert card["suggestions"][0]["actions"][0]["type"] == "delete"
+
+
+def test_warfarin_drafted_while_lmwh_runs_is_the_trt04_overlap_not_a_second_drug(client):
+    pid = "trt-bridge"
+    enox = med(pid, f"{pid}-enox", ENOXAPARIN[0], ENOXAPARIN[1], dose_mg=58, per_day=2)
+    cards = _cards(client, "order-sign", pid, _treated(pid, [enox]),
+                   [_draft(pid, "draft-warf", ("11289", "warfarin"), 3)])
+    assert _of(cards, "order-second-antithrombotic") == []
+    assert _of(cards, "order-warfarin-lead-in") == []
+
+
+def test_warfarin_alone_for_a_new_dvt_needs_lmwh_first(client):
+    pid = "trt-warf"
+    cards = _cards(client, "order-sign", pid, _treated(pid, []),
+                   [_draft(pid, "draft-warf", ("11289", "warfarin"), 3)])
+    (card,) = _of(cards, "order-warfarin-lead-in")
+    assert "TRT-04" in card["summary"]
+    assert "at least 5 days" in card["detail"]
+
+
+def test_rivaroxaban_20_mg_on_day_6_of_treatment_is_changed_to_the_initial_15_mg_bid(client):
+    pid = "trt-riva20"
+    (card,) = _of(_cards(client, "order-sign", pid, _treated(pid, []),
+                         [_draft(pid, "draft-riva", ("1232086", "rivaroxaban 20 MG Oral Tablet"),
+                                 20)]), "order-treatment-dose")
+    assert "Day 6 of treatment" in card["detail"]
+    assert _dose(_update(card)) == (15, 2)
+
+
+def test_rivaroxaban_20_mg_after_the_first_three_weeks_is_the_continuation_dose(client):
+    pid = "trt-riva20-late"
+    pre = _myeloma(pid, egfr=88, meds=[], extra_cond=[
+        condition(pid, f"{pid}-dvt", ICD10CM, "I82.411", "2026-10-20")])
+    cards = _cards(client, "order-sign", pid, pre,
+                   [_draft(pid, "draft-riva", ("1232086", "rivaroxaban 20 MG Oral Tablet"), 20)])
+    assert _of(cards, "order-treatment-dose") == []
+
+
+def test_rivaroxaban_with_no_egfr_on_record_says_adj02_could_not_be_checked(client):
+    pid = "vh-noegfr"
+    pre = _without(_very_high(pid), "-egfr")
+    cards = _cards(client, "order-sign", pid, pre,
+                   [_draft(pid, "draft-riva", ("1232086", "rivaroxaban 20 MG Oral Tablet"), 20)])
+    (card,) = _of(cards, "order-renal")
+    assert card["indicator"] == "info"
+    assert "ADJ-02" in card["summary"]

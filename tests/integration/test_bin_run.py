@@ -52,7 +52,7 @@ def test_bin_run_with_no_arguments_serves_the_demo_on_loopback_8080(port_8080, t
             lines[key.strip()] = value.strip()
         assert lines["Demo page"] == f"{BASE}/"
         assert lines["Discovery"] == f"{BASE}/cds-services"
-        assert "21 synthetic patients" in lines["FHIR server"]
+        assert "22 synthetic patients" in lines["FHIR server"]
         assert lines["Authentication"].startswith("OFF: the service listens on 127.0.0.1 only")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(f"{BASE}/", timeout=10) as page:
