@@ -32,6 +32,8 @@ def response(document: Mapping[str, Any], lang: str) -> Response:
     view = page(document, lang)
     html = render_template("assessment.html", p=view, w=view.words,
                            stylesheet=url_for("ui.static", filename="assessment.css"))
+    # JSON can carry a lone surrogate (in a resource id) that no UTF-8 page can: replaced
+    html = html.encode("utf-8", "replace").decode("utf-8")
     out = Response(html, mimetype="text/html")
     out.headers["Content-Language"] = view.html_lang
     out.headers["Content-Security-Policy"] = CSP
