@@ -13,9 +13,20 @@
 written with ``?`` placeholders on either database. Any database failure becomes
 ``StoreUnavailable`` (503) carrying ``failure``, the caller's sentence for what could not be done;
 the log line names the error type and SQLSTATE only, as database messages can quote row values.
-A ``Database`` is thread-safe: one connection, used under a lock. A PostgreSQL connection that
-went stale (server restart, idle cut) is replaced, and the transaction run again once, on the new
-one.
+A ``Database`` is thread-safe: one connection, used by one transaction at a time. A PostgreSQL
+connection that went stale (server restart, idle cut) is replaced, and the transaction run again
+once, on the new one.
+
+Every ``run`` ends within ``STORE_DEADLINE_S`` (6 s), answered or failed as ``StoreUnavailable``:
+
+- a caller waits for the connection while the transaction using it is younger than ``STALL_S``
+  (0.5 s), and not at all once it is older: a store that stopped answering costs one request
+  thread per process, never all of them (hooks keep their threads while feedback waits);
+- PostgreSQL: libpq's ``connect_timeout`` (2 s) and the server's ``statement_timeout`` (5 s)
+  bound a slow server; a frozen one (a stopped process, whose kernel still acknowledges every
+  packet) enforces neither, so a watchdog shuts the connection's socket down at the deadline,
+  the call fails, and the connection is replaced (the transaction is not run again);
+- SQLite: the busy timeout (5 s) bounds the wait for another process's write.
 
 ``create_tables(db, statements, lock_key, failure)`` runs ``CREATE ... IF NOT EXISTS`` statements
 so that several instances starting at once do not trip over each other.
@@ -24,11 +35,14 @@ so that several instances starting at once do not trip over each other.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeVar, cast
@@ -41,6 +55,8 @@ from cds_service.errors import StoreUnavailable
 PG_CONNECT_TIMEOUT_S = 2
 PG_STATEMENT_TIMEOUT_MS = 5000
 SQLITE_BUSY_TIMEOUT_MS = 5000
+STORE_DEADLINE_S = 6.0
+STALL_S = 0.5
 
 Dialect = Literal["sqlite", "postgresql"]
 _log = logging.getLogger(__name__)
@@ -73,6 +89,95 @@ def unavailable(exc: Exception, failure: str) -> StoreUnavailable:
 
 def _closed() -> StoreUnavailable:
     return StoreUnavailable("the store is closed")
+
+
+def _busy(failure: str) -> StoreUnavailable:
+    _log.warning("store unavailable: busy (a transaction has run for over %g s)", STALL_S)
+    return StoreUnavailable(failure)
+
+
+class _Gate:
+    """One transaction at a time on the one connection. A caller waits for its turn only while
+    the transaction before it is young (``STALL_S``) and its own deadline is ahead."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._since: float | None = None
+
+    @contextmanager
+    def turn(self, deadline: float, failure: str) -> Iterator[None]:
+        with self._cond:
+            while self._since is not None:
+                now = time.monotonic()
+                until = min(self._since + STALL_S, deadline)
+                if now >= until:
+                    raise _busy(failure)
+                self._cond.wait(until - now)
+            self._since = time.monotonic()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._since = None
+                self._cond.notify()
+
+
+class _Watchdog:
+    """Shuts down the socket of a PostgreSQL transaction still running at its deadline.
+
+    One daemon thread per database, armed and disarmed around each transaction (no thread per
+    call). Shutting the socket down (not closing it: the descriptor stays libpq's) wakes libpq
+    with an end of stream, so the call fails as any lost connection does."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: tuple[float, int] | None = None
+        self._cut = False
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float, fd: int) -> None:
+        with self._cond:
+            self._armed, self._cut = (deadline, fd), False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, daemon=True,
+                                                name="store-watchdog")
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self) -> bool:
+        """Stop watching; whether the socket was cut."""
+        with self._cond:
+            self._armed = None
+            return self._cut
+
+    def stop(self) -> None:
+        with self._cond:
+            self._armed, self._stopped = None, True
+            self._cond.notify()
+
+    def _watch(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if self._armed is None:
+                    self._cond.wait()
+                    continue
+                deadline, fd = self._armed
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                _shut_down(fd)
+                self._armed, self._cut = None, True
+
+
+def _shut_down(fd: int) -> None:
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return  # already closed
+    with sock, suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 class Database(ABC):
@@ -154,7 +259,7 @@ class SqliteDatabase(Database):
         except (OSError, sqlite3.Error) as exc:
             raise unavailable(exc, failure) from exc
         self._conn: sqlite3.Connection | None = conn
-        self._lock = threading.Lock()
+        self._gate = _Gate()
         try:
             mode = _switch_to_wal(conn)
             if mode is None or str(mode[0]).lower() != "wal":
@@ -166,7 +271,7 @@ class SqliteDatabase(Database):
             raise unavailable(exc, failure) from exc
 
     def run(self, work: Callable[[Sql], _T], *, write: bool = False, failure: str) -> _T:
-        with self._lock:
+        with self._gate.turn(time.monotonic() + STORE_DEADLINE_S, failure):
             conn = self._conn
             if conn is None:
                 raise _closed()
@@ -186,10 +291,13 @@ class SqliteDatabase(Database):
             return result
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        try:
+            with self._gate.turn(time.monotonic() + STORE_DEADLINE_S, "the store is closing"):
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+        except StoreUnavailable:
+            pass  # a transaction is stuck: the connection goes with the process
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -220,7 +328,8 @@ class PostgresDatabase(Database):
         self._conninfo = url
         self._conn: _PgConnection | None = None
         self._closed = False
-        self._lock = threading.Lock()
+        self._gate = _Gate()
+        self._watchdog = _Watchdog()
         self.run(lambda sql: sql.execute("SELECT 1").fetchone(), failure=failure)
 
     def _connect(self) -> _PgConnection:
@@ -234,7 +343,8 @@ class PostgresDatabase(Database):
             self._conn = None
 
     def run(self, work: Callable[[Sql], _T], *, write: bool = False, failure: str) -> _T:
-        with self._lock:
+        deadline = time.monotonic() + STORE_DEADLINE_S
+        with self._gate.turn(deadline, failure):
             if self._closed:
                 raise _closed()
             while True:
@@ -243,11 +353,10 @@ class PostgresDatabase(Database):
                     if not reused:
                         self._discard()
                         self._conn = self._connect()
-                    conn = cast(_PgConnection, self._conn)
-                    with conn.transaction(), conn.cursor() as cur:
-                        return work(_PostgresSql(cur))
+                    return self._transaction(cast(_PgConnection, self._conn), work, deadline)
                 except psycopg.OperationalError as exc:
-                    lost = reused and self._conn is not None and self._conn.broken
+                    cut = isinstance(exc, _Cut)
+                    lost = reused and not cut and self._conn is not None and self._conn.broken
                     self._discard()
                     # A connection that went stale fails at its first statement, before anything
                     # commits (and feedback written twice is counted once): run again, once, on
@@ -257,7 +366,32 @@ class PostgresDatabase(Database):
                 except psycopg.Error as exc:
                     raise unavailable(exc, failure) from exc
 
+    def _transaction(self, conn: _PgConnection, work: Callable[[Sql], _T],
+                     deadline: float) -> _T:
+        """``work`` in a transaction, its socket shut down if it runs past ``deadline``."""
+        if time.monotonic() >= deadline:
+            raise _Cut("no time left for the transaction")
+        self._watchdog.arm(deadline, conn.pgconn.socket)
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                result = work(_PostgresSql(cur))
+        except psycopg.OperationalError as exc:
+            if self._watchdog.disarm():
+                raise _Cut("the transaction ran past the store's deadline") from exc
+            raise
+        finally:
+            self._watchdog.disarm()
+        return result
+
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._discard()
+        self._closed = True  # a call already waiting for its turn fails
+        try:
+            with self._gate.turn(time.monotonic() + STORE_DEADLINE_S, "the store is closing"):
+                self._discard()
+        except StoreUnavailable:
+            return  # a transaction is stuck: the watchdog cuts it, the connection goes with it
+        self._watchdog.stop()
+
+
+class _Cut(psycopg.OperationalError):
+    """A transaction the watchdog cut off at the deadline (never run again)."""
