@@ -31,6 +31,7 @@ from cds_service.storage.replays import StoreReplays
 from cds_service.storage.sessions import SmartSessions
 from cds_service.storage.shared import SharedStore
 from cds_service.storage.snoozes import Snoozes
+from cds_service.web import health
 from vte_rules.startup import check_all
 
 log = logging.getLogger("vte_cds")
@@ -69,7 +70,7 @@ def _build(app: Flask) -> Components:
     session = requests.Session()
     cfg = app.config
     fhir = FhirClient(session, _listing(cfg["FHIR_ALLOWLIST"]), float(cfg["FHIR_TIMEOUT"]),
-                      int(cfg["FHIR_MAX_PAGES"]))
+                      int(cfg["FHIR_MAX_PAGES"]), int(cfg["FHIR_MAX_BYTES"]))
     shared = SharedStore(str(cfg["DATABASE_URL"]), str(cfg["STORE_KEY"]))
     authenticator = None
     if config.auth_on(cfg):
@@ -106,6 +107,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(smart.bp)
     app.register_blueprint(feedback_view.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(health.bp)
 
     @app.errorhandler(CdsError)
     def _cds_error(error: CdsError) -> tuple[Response, int]:

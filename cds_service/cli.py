@@ -154,10 +154,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     from gunicorn.app.wsgiapp import run
 
-    # A gthread worker accepts as many connections as worker-connections allows and keeps
-    # them: a small limit spreads keep-alive clients over the workers instead of one taking all.
+    # The worker reads each request whole, with header and body deadlines, before a thread
+    # takes it (cds_service/worker.py): slow clients cannot hold the threads. It serves as many
+    # connections as worker-connections allows and keeps them: a small limit spreads keep-alive
+    # clients over the workers instead of one taking all.
     sys.argv = ["gunicorn", "--bind", f"{args.host}:{args.port}", "--workers",
-                str(args.workers), "--threads", str(args.threads), "--worker-connections",
+                str(args.workers), "--threads", str(args.threads), "--worker-class",
+                "cds_service.worker.GuardedThreadWorker", "--worker-connections",
                 str(args.threads * 4), "cds_service.wsgi:app"]
     if args.access_log:
         # the route, not the path: a path can hold a card link's token

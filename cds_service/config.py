@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "FHIR_MAX_PAGES": 5,
     # Hours a patient-view card overridden with "not now" stays quiet for that patient.
     "SNOOZE_HOURS": 24.0,
+    # Bytes one hook call may read from the FHIR server, every query and page together.
+    "FHIR_MAX_BYTES": 20_000_000,
     # The store (feedback, and everything that outlives a request): sqlite:///path or
     # postgresql://...
     "DATABASE_URL": "sqlite:///instance/feedback.db",
@@ -41,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "CORS_ORIGINS": "*",
     # Largest request body accepted, in bytes.
     "MAX_BODY_BYTES": 5_000_000,
+    # Seconds a client may take to send a request's headers, then its body (vte-cds serve).
+    "CLIENT_HEADER_TIMEOUT": 10.0,
+    "CLIENT_BODY_TIMEOUT": 30.0,
     # Language of card text when the request does not ask: "en" or "zh".
     "LANGUAGE": "en",
     # Evaluation date YYYY-MM-DD; empty means today. For reproducible demos and tests only.
@@ -199,6 +204,8 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str, str]] = {
                        "set e.g. VTE_CDS_FHIR_MAX_PAGES=5, or unset it for the default"),
     "SNOOZE_HOURS": (_positive(float), "must be a number of hours above 0",
                      "set e.g. VTE_CDS_SNOOZE_HOURS=24, or unset it for the default"),
+    "FHIR_MAX_BYTES": (_positive(int), "must be a whole number of bytes above 0",
+                       "set e.g. VTE_CDS_FHIR_MAX_BYTES=20000000, or unset it for the default"),
     "DATABASE_URL": (_database_url, "names no feedback store this service can open",
                      "use sqlite:///path/to/feedback.db or postgresql://user@host:5432/db, or "
                      "unset it for instance/feedback.db"),
@@ -209,6 +216,12 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "CORS_ORIGINS": (_text, "must be text", "list origins separated by commas, or *"),
     "MAX_BODY_BYTES": (_positive(int), "must be a whole number of bytes above 0",
                        "set e.g. VTE_CDS_MAX_BODY_BYTES=5000000, or unset it for the default"),
+    "CLIENT_HEADER_TIMEOUT": (_positive(float), "must be a number of seconds above 0",
+                              "set e.g. VTE_CDS_CLIENT_HEADER_TIMEOUT=10, or unset it for the "
+                              "default"),
+    "CLIENT_BODY_TIMEOUT": (_positive(float), "must be a number of seconds above 0",
+                            "set e.g. VTE_CDS_CLIENT_BODY_TIMEOUT=30, or unset it for the "
+                            "default"),
     "LANGUAGE": (_language, "must be en or zh", "use en or zh, or unset it for en"),
     "TODAY": (_date, "must be a date YYYY-MM-DD", "set e.g. VTE_CDS_TODAY=2026-11-27, or unset it "
               "for today"),

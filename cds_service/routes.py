@@ -12,20 +12,24 @@ GET  /healthz                           liveness
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from cds_service import snooze
-from cds_service.errors import BadRequest, NotFound, PrefetchUnavailable
+from cds_service.body import json_object
+from cds_service.errors import BadRequest, NotFound, PrefetchUnavailable, StoreUnavailable
+from cds_service.fhir_client import is_fhir_id
 from cds_service.state import components
+from cds_service.storage.database import STALL_S
 from cds_service.web import assessment as assessment_page
 from fhir_mappers.chart import map_chart
-from fhir_mappers.model import MappedChart
+from fhir_mappers.collect import readable
+from fhir_mappers.model import DataIssue, MappedChart
 from hooks.base import HookRequest, Links, Service, card_kind
 from hooks.chart import document as assessment_document
 from hooks.prefetch import resource_type
@@ -54,35 +58,6 @@ def _authenticate() -> None:
         authenticator.verify(request.headers.get("Authorization"), _url())
 
 
-MAX_DEPTH = 64  # FHIR nests a dozen levels; deeper input only serves to exhaust the stack
-
-
-def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether JSON nests deeper than ``limit`` (iterative: no recursion on hostile input)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
-    return False
-
-
-def _body() -> dict[str, Any]:
-    try:
-        body = json.loads(request.get_data(cache=False) or b"null")
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest("request body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    if _too_deep(body):
-        raise BadRequest(f"request body nests deeper than {MAX_DEPTH} levels")
-    return body
-
-
 def _lang() -> str:
     best = request.accept_languages.best_match(["en", "zh", "zh-CN"])
     if best:
@@ -103,7 +78,8 @@ def discovery() -> Response:
 def _service(service_id: str) -> Service:
     service = SERVICES.get(service_id)
     if service is None:
-        raise NotFound(f"no CDS service with id {service_id!r}"[:120])
+        # the id is not repeated: an answer never quotes the request
+        raise NotFound("no CDS service with this id; GET /cds-services lists them")
     return service
 
 
@@ -158,11 +134,22 @@ def _render(template: str, hook: HookRequest) -> str:
     return out
 
 
-def _data(service: Service, hook: HookRequest,
-          body: Mapping[str, Any]) -> tuple[list[Any], set[str]]:
-    """Prefetch first; what is missing or null is fetched, if the server is allowed."""
-    sources: list[Any] = []
-    received: set[str] = set()
+@dataclass
+class _Gathered:
+    """What a hook call read: the sources to map, the resource types received whole, what the
+    fetch could not read (the mapper reports what it cannot read itself), and the prefetch keys
+    that could not be read whole."""
+
+    sources: list[Any] = field(default_factory=list)
+    received: set[str] = field(default_factory=set)
+    issues: list[DataIssue] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+
+
+def _data(service: Service, hook: HookRequest, body: Mapping[str, Any]) -> _Gathered:
+    """Prefetch first; what is missing or null is fetched, if the server is allowed. A type
+    counts as received only when all of it could be read: a malformed Bundle proves no absence."""
+    got = _Gathered()
     missing: dict[str, str] = {}
     for key, template in service.prefetch.items():
         value = hook.prefetch.get(key)
@@ -170,17 +157,28 @@ def _data(service: Service, hook: HookRequest,
         if value is None:
             missing[key] = _render(template, hook)
         elif _shape_ok(value, rtype):
-            sources.append(value)
-            received.add(rtype)
+            got.sources.append(value)
+            if readable(value):
+                got.received.add(rtype)
+            else:
+                got.unread.append(key)
     if missing:
         if not hook.fhir_server:
             raise PrefetchUnavailable("prefetch lacks " + ", ".join(sorted(missing)) +
                                       " and no fhirServer was given to fetch them from")
+        if not is_fhir_id(hook.patient_id):
+            raise BadRequest("context.patientId is not a FHIR id (letters, digits, '-' and '.', "
+                             "at most 64), so nothing can be fetched for it")
         fetched = components().fhir.fetch_all(hook.fhir_server, _token(body), missing)
-        for key, value in fetched.items():
-            sources.append(value)
-            received.add(resource_type(service.prefetch[key]))
-    return sources, received
+        for key, result in fetched.items():
+            rtype = resource_type(service.prefetch[key])
+            got.sources.append(result.value)
+            if result.complete:
+                got.received.add(rtype)
+            else:
+                got.unread.append(key)
+            got.issues.extend(DataIssue(rtype, p) for p in result.problems)
+    return got
 
 
 def _shape_ok(value: Any, rtype: str) -> bool:
@@ -189,13 +187,14 @@ def _shape_ok(value: Any, rtype: str) -> bool:
     return isinstance(value, dict) and value.get("resourceType") in (rtype, "Bundle")
 
 
-def _chart(service: Service, hook: HookRequest, body: Mapping[str, Any]) -> MappedChart:
-    sources, received = _data(service, hook, body)
+def _chart(service: Service, hook: HookRequest, got: _Gathered) -> MappedChart:
+    sources, received = list(got.sources), set(got.received)
     if service.include_drafts:
         sources.append(hook.context.get("draftOrders"))
         received |= {"MedicationRequest"} & received
-    return map_chart(*sources, as_of=_today(), patient_id=hook.patient_id,
-                     received_types=received, include_drafts=service.include_drafts)
+    chart = map_chart(*sources, as_of=_today(), patient_id=hook.patient_id,
+                      received_types=received, include_drafts=service.include_drafts)
+    return replace(chart, issues=(*got.issues, *chart.issues)) if got.issues else chart
 
 
 def _links(chart: MappedChart) -> Links:
@@ -215,10 +214,16 @@ def call(service_id: str) -> Response:
     started = time.perf_counter()
     service = _service(service_id)
     _authenticate()
-    body = _body()
+    body = json_object()
     hook = _hook_request(service, body)
-    chart = _chart(service, hook, body)
+    got = _data(service, hook, body)
+    chart = _chart(service, hook, got)
     cards = snooze.quiet(service.handler(hook, chart, _links(chart)), hook.patient_id)
+    if got.unread and not cards:
+        # no card could mean "nothing to say" or "could not read it": never let it be the first
+        raise PrefetchUnavailable("the data for " + ", ".join(got.unread) + " came as a "
+                                  "malformed Bundle and could not be read whole, so no card "
+                                  "could be decided")
     log.info("service=%s hookInstance=%s cards=%d ms=%.1f", service.id,
              hook.hook_instance[:40], len(cards), (time.perf_counter() - started) * 1000)
     if current_app.config["LOG_CARDS"]:
@@ -233,11 +238,17 @@ def feedback(service_id: str) -> Response:
 
     service = _service(service_id)
     _authenticate()
-    entries = store_module.parse_feedback(_body())
+    entries = store_module.parse_feedback(json_object())
     parts = components()
-    with parts.store_lock:
+    # opened on first use; a request does not queue behind an opening that hangs
+    if not parts.store_lock.acquire(timeout=STALL_S):
+        raise StoreUnavailable("the feedback store is still being opened; the feedback was not "
+                               "recorded")
+    try:
         if parts.store is None:
             parts.store = store_module.open_store(str(current_app.config["DATABASE_URL"]))
+    finally:
+        parts.store_lock.release()
     written = parts.store.record(service.id, entries,
                                  {e.card: card_kind(e.card) for e in entries})
     snoozed = snooze.from_feedback(entries)  # after recording: a retry is counted once
@@ -249,7 +260,7 @@ def feedback(service_id: str) -> Response:
 @bp.post("/assessments")
 def assessments() -> Response:
     _authenticate()
-    body = _body()
+    body = json_object()
     as_of = request.args.get("as_of")
     try:
         day = dt.date.fromisoformat(as_of) if as_of else _today()

@@ -57,6 +57,7 @@ from flask.blueprints import BlueprintSetupState
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
+from cds_service.body import json_object
 from cds_service.errors import BadRequest, Forbidden, NotFound, StoreUnavailable, UpstreamError
 from cds_service.fhir_client import normalise_base
 from cds_service.state import components
@@ -569,11 +570,13 @@ def _load(patient: str) -> Chart:
         return found
     queries = {k: t.replace("{{context.patientId}}", patient) for k, t in PATIENT_DATA.items()}
     fetched = components().fhir.fetch_all(base, token, queries)
-    resource = fetched.get("patient")
+    resource = fetched["patient"].value
     if not isinstance(resource, dict) or resource.get("resourceType") != "Patient":
         raise NotFound("the FHIR server has no such Patient")
-    sources = [v for v in fetched.values() if v is not None]
-    received = {resource_type(PATIENT_DATA[k]) for k, v in fetched.items() if v is not None}
+    sources = [f.value for f in fetched.values() if f.value is not None]
+    # a query with a malformed page proves no absence: its type is not received
+    received = {resource_type(PATIENT_DATA[k]) for k, f in fetched.items()
+                if f.value is not None and f.complete}
     chart = map_chart(*sources, as_of=_today(), patient_id=patient, received_types=received)
     loaded = Chart(chart, assessment_document(chart), _summary(resource))
     cache.put((key, base, patient), loaded, CHART_TTL_S)
@@ -634,10 +637,7 @@ def inputs(baseline: Mapping[str, Any], overrides: Mapping[str, Value],
 def _json_body() -> dict[str, Any]:
     if not request.is_json:
         raise BadRequest("send the request as application/json")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("request body must be a JSON object")
-    return body
+    return json_object()
 
 
 @bp.post("/smart/api/assess")

@@ -180,7 +180,7 @@ def test_overrides_are_validated_before_anything_is_fetched(client, fhir, overri
     ({"overrides": {}}, "application/json", "patient must be a FHIR id"),
     ({"patient": "../Patient"}, "application/json", "patient must be a FHIR id"),
     ("[1, 2]", "application/json", "request body must be a JSON object"),
-    ("{not json", "application/json", "request body must be a JSON object"),
+    ("{not json", "application/json", "request body is not valid JSON"),
     (json.dumps({"patient": SMART_PATIENT}), "text/plain", "application/json"),
 ])
 def test_the_request_itself_is_validated(client, fhir, data, content_type, message):
