@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import fetch, http_load, map_chart, memory
+from bench import fetch, http_load, map_chart, memory, slow_clients
 
 
 def _map_chart(_: argparse.Namespace) -> None:
@@ -37,8 +37,13 @@ def _memory(args: argparse.Namespace) -> None:
     memory.main(["--requests", str(args.requests), "--every", str(min(1000, args.requests))])
 
 
+def _slow_clients(args: argparse.Namespace) -> None:
+    slow_clients.main(["--seconds", str(args.seconds)])
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
-    "map_chart": _map_chart, "http_load": _http_load, "fetch": _fetch, "memory": _memory}
+    "map_chart": _map_chart, "http_load": _http_load, "fetch": _fetch, "memory": _memory,
+    "slow_clients": _slow_clients}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="comma-separated benchmarks to leave out")
     parser.add_argument("--quick", action="store_true",
                         help="shorter runs: 5 s of load, 5 calls, 3,000 requests")
-    parser.add_argument("--seconds", type=float, help="http_load: seconds per app (20)")
+    parser.add_argument("--seconds", type=float,
+                        help="http_load: seconds per app; slow_clients: seconds of load (20)")
     parser.add_argument("--clients", type=int, default=32, help="http_load: connections (32)")
     parser.add_argument("--calls", type=int, help="fetch: calls per mode (10)")
     parser.add_argument("--requests", type=int, help="memory: requests after warm-up (10000)")
