@@ -79,6 +79,8 @@ def run(port: int, workdir: str | None, out: TextIO) -> int:
                       f"Demo page       {service_url}/\n"
                       f"Discovery       {service_url}/cds-services\n"
                       f"Patients        {', '.join(patients)}\n"
+                      f"Feedback store  {env['VTE_CDS_DATABASE_URL']}  (VTE_CDS_DATABASE_URL="
+                      "this, then bin/run feedback-report)\n"
                       "Authentication  OFF: the service listens on 127.0.0.1 only, so no other "
                       "machine can call it. To serve an EHR, run bin/run serve with "
                       "VTE_CDS_TRUSTED_ISSUERS (README, For integrators).\n"

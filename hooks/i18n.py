@@ -83,7 +83,7 @@ RUNTIME_KEYS: tuple[Key, ...] = (
     runtime_key("vte_words", "dvt_pe"),
     runtime_key("vte_words", "cmvt"),
     runtime_key("order", "imid_no_prophylaxis"),
-    runtime_key("order", "ruled_out"),
+    runtime_key("order", "ruled_out_short"),
     runtime_key("order", "treatment_dose_no_vte"),
     runtime_key("order", "aspirin_renal"),
     runtime_key("order", "not_indicated"),

@@ -61,6 +61,7 @@ def _summary(pa: ProphylaxisAssessment, chart: Chart,
                      tier=tier, next=msg("duration_short", dur.action)), "info"
     if rec.regimen == Regimen.MECHANICAL:
         held = [h for h in _as_tuple(rec.extra.get("held_because")) if isinstance(h, Label)]
+        held = held[:1]  # the first reason; every reason is in the detail (summary < 140)
         why = Label("; ".join(h.en for h in held), "；".join(h.zh for h in held))
         return _both(msg("summary", "mm_hold", points=points, why="{why}", tier="{tier}"),
                      why=why, tier=tier), "warning"

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from hooks import cards, plan_checks, suggestions
+from hooks import brief, plan_checks, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg, orders
 from hooks.chart import (
     ANTICOAGULANTS,
@@ -91,6 +91,18 @@ def _tier_suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest
     return out
 
 
+def _tier_brief(pa: ProphylaxisAssessment, lang: str) -> list[str]:
+    """The tier with the items that decided it, the tier's options, the bleeding line: the
+    score tables are behind the card's link."""
+    rec = pa.recommendation
+    first = brief.first_option(rec) or msg("short", rec.regimen.value)
+    return brief.detail(
+        brief.score_tier(msg("tiers", pa.vte.category), pa.vte, "mm_vte", lang),
+        brief.action(first, [msg("short", o.regimen.value) for o in rec.options[1:]], lang),
+        brief.bullets(c.text(lang) for o in rec.options for c in o.cautions),
+        brief.bleeding(pa.bleeding.category, pa.bleeding, lang))
+
+
 def _imid_without_prophylaxis(request: HookRequest, chart: Chart, facts: PatientFacts,
                               pa: ProphylaxisAssessment, links: Links) -> dict[str, Any] | None:
     started = _drafts(chart, IMIDS)
@@ -104,8 +116,7 @@ def _imid_without_prophylaxis(request: HookRequest, chart: Chart, facts: Patient
     offered = _tier_suggestions(uuid_seed, pa, request, facts, chart=chart)
     label = _fill("imid_no_prophylaxis", drug=_plain(drug.text or drug.concepts[0]),
                   tier=msg("tiers", pa.vte.category), points=_plain(_pts(pa.vte.points)))
-    detail = [*cards.score_section("mm_vte", pa.vte, request.lang), "",
-              *cards.recommendation_section(pa.recommendation, request.lang)]
+    detail = _tier_brief(pa, request.lang)
     return _card("order-imid-no-prophylaxis", request, label,
                  "warning" if pa.vte.category in HIGH_TIERS else "info", detail, "mm", links,
                  offered, {"mm_vte": score_brief(pa.vte),
@@ -122,8 +133,7 @@ def _aspirin_high_risk(request: HookRequest, chart: Chart, facts: PatientFacts,
                                 pa, request, facts, refs, chart)
     label = _fill("aspirin_high_risk", tier=msg("tiers", pa.vte.category),
                   points=_plain(_pts(pa.vte.points)), options=_options_label(pa))
-    detail = [*cards.score_section("mm_vte", pa.vte, request.lang), "",
-              *cards.recommendation_section(pa.recommendation, request.lang)]
+    detail = _tier_brief(pa, request.lang)
     return _card("order-aspirin-high-risk", request, label, "warning", detail, "mm", links,
                  offered, {"mm_vte": score_brief(pa.vte)})
 
@@ -146,15 +156,18 @@ def _renal(request: HookRequest, chart: Chart, facts: PatientFacts,
         return []
     evidence = ", ".join(facts["egfr"].evidence)
     if riva:
-        detail = [severe.extra["rivaroxaban_ruled_out"][lang[:2]], f"eGFR: {_pts(egfr)} "
-                  f"({evidence})", severe.extra["lmwh_caution"][lang[:2]]]
+        detail = brief.detail([f"{severe.extra['rivaroxaban_ruled_out'][lang[:2]]} (ADJ-02)"],
+                              [f"eGFR {_pts(egfr)} ({evidence})"],
+                              [msg("order", "renal_alternative", caution=severe.extra[
+                                  "lmwh_caution"][lang[:2]]).text(lang)])
         offered = [suggestions.delete_draft("", u.reference, lang) for u in riva
                    if suggestions.deletable(u.reference)]
         out.append(_card("order-renal", request, _fill("rivaroxaban_gfr", egfr=_plain(
             _pts(egfr))), "critical", detail, "mm_adjustments", links, offered,
             {"rule": "ADJ-02"}, "rivaroxaban"))
     if lmwh:
-        detail = [severe.extra["lmwh_caution"][lang[:2]], f"eGFR: {_pts(egfr)} ({evidence})"]
+        detail = brief.detail([f"{severe.extra['lmwh_caution'][lang[:2]]} (ADJ-02)"],
+                              [f"eGFR {_pts(egfr)} ({evidence})"])
         out.append(_card("order-renal", request, _fill("lmwh_gfr", egfr=_plain(_pts(egfr))),
                          "warning", detail, "mm_adjustments", links, [], {"rule": "ADJ-02"},
                          "lmwh"))
@@ -179,7 +192,8 @@ def _bleeding(request: HookRequest, chart: Chart, found: Assessment,
     score = found.bleeding
     if score.category != "high":
         return None
-    detail = cards.score_section("bleeding", score, lang)
+    detail = brief.detail(brief.score_tier(msg("risk_words", "high"), score, "bleeding", lang),
+                          [msg("order", "bleeding_hold").text(lang)])
     return _card("order-bleeding", request, _fill("anticoagulant_bleeding", points=_plain(
         _pts(score.points))), "warning", detail, "mm", links, [],
         {"bleeding": score_brief(score)}, "score")
@@ -270,7 +284,8 @@ def _treatment_dose(request: HookRequest, chart: Chart, found: Assessment,
             expected = Label(first.label.en + ("; then …" if more else ""),
                              first.label.zh + ("；随后…" if more else ""))
             label = _fill("treatment_dose", drug=drug_name(use), expected=expected)
-            detail = [*cards.recommendation_section(plan.recommendation, request.lang)]
+            detail = brief.detail(brief.bullets(
+                p.label.text(request.lang) for p in phases if p.drug in use.concepts))
             if now is not None and day is not None:
                 detail.insert(0, msg("order", "treatment_day", day=str(day),
                                      phase=first.label.text(request.lang)).text(request.lang))
@@ -345,12 +360,14 @@ def _ruled_out(request: HookRequest, chart: Chart, found: Assessment, links: Lin
             continue
         lang = request.lang
         drug = _plain(use.text or use.concepts[0])
-        detail = [*(f"- {r.reason.text(lang)} ({r.rule})" for r in reasons), "",
-                  *[f"- {n.text(lang)}" for n in found.notes]]
+        detail = brief.detail([f"- {r.reason.text(lang)}" + ("" if r.rule in r.reason.en
+                                                              else f" ({r.rule})")
+                               for r in reasons],
+                              brief.bullets(n.text(lang) for n in found.notes))
         offered = ([suggestions.delete_draft("", use.reference, lang)]
                    if suggestions.deletable(use.reference) else [])
-        out.append(_card("order-ruled-out", request, _fill("ruled_out", drug=drug,
-                         why=reasons[0].reason), "warning", detail, "mm", links, offered,
+        out.append(_card("order-ruled-out", request, _fill("ruled_out_short", drug=drug,
+                         rule=_plain(reasons[0].rule)), "warning", detail, "mm", links, offered,
                          {"rules": sorted({r.rule for r in reasons})}, use.reference))
     return out
 
@@ -371,14 +388,18 @@ def _treatment_dose_without_vte(request: HookRequest, chart: Chart, found: Asses
         limit = float(drugs[drug]["prophylactic_max_mg_per_day"])
         if mg is None or per_day is None or mg * per_day <= limit:
             continue
-        if found.recommends(Regimen(drugs[drug]["therapeutic_regimen"])):
+        therapeutic = Regimen(drugs[drug]["therapeutic_regimen"])
+        if found.recommends(therapeutic):
             continue  # very high myeloma risk: a therapeutic dose is the prophylaxis
+        if any(r.rule in _SAID_ELSEWHERE for r in found.ruled_out(therapeutic)):
+            continue  # the tier's therapeutic dose, removed for eGFR or platelets: said elsewhere
+        rule = str(drugs[drug].get("rule", spec["rule"]))
         detail = [msg("order", "treatment_dose_no_vte_detail", limit=_pts(limit),
-                      rule=str(spec["rule"])).text(request.lang)]
+                      rule=rule).text(request.lang)]
         out.append(_card("order-dose-no-indication", request, _fill(
             "treatment_dose_no_vte", drug=_plain(use.text or drug),
             dose=_plain(f"{_pts(mg)} mg x {_pts(per_day)}/d")), "warning", detail, "mm", links,
-            [], {"rule": str(spec["rule"])}, use.reference))
+            [], {"rule": rule}, use.reference))
     return out
 
 

@@ -267,3 +267,13 @@ def test_a_below_threshold_summary_is_all_chinese(client):
                             **{"Accept-Language": "zh-CN"})
     assert summary.startswith("已记录VTE评分")
     assert latin_words(summary) <= LATIN_IN_CHINESE, summary
+
+
+def test_chinese_bold_closes_before_full_width_punctuation():
+    """CommonMark does not close ``**`` that follows punctuation and precedes a letter, so
+    ``**建议：**依诺肝素`` shows its asterisks (seen in the CDS Hooks sandbox): the colon goes
+    after the closing ``**``."""
+    chinese = catalogues()["zh"]
+    bad = [m.id for m in chinese if m.id and isinstance(m.string, str) and
+           re.search(r"[：，。；、（）]\*\*[^\s：，。；、（）*]", m.string)]
+    assert bad == []

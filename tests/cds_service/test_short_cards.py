@@ -191,7 +191,7 @@ def test_the_chinese_card_is_as_short_and_names_the_same_items(client):
     detail = card_for(client, myeloma_very_high_risk(), "zh-CN")["detail"]
     assert detail.startswith("**VTE极高危**：MM相关VTE风险评分（表5）15分，主要来自：")
     assert "- 其他4项：4分" in detail
-    assert "**出血风险：**低（表6评分4.5分）" in detail
+    assert "**出血风险**：低（表6评分4.5分）" in detail
     assert len(lines(detail)) <= 8
 
 

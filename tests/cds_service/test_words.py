@@ -97,9 +97,14 @@ def test_a_chinese_order_card_says_in_chinese_what_was_assumed(client):
     body = request("order-sign", pid, _myeloma(pid), [aspirin])
     (card,) = client.post("/cds-services/vte-order-sign", json=body,
                           headers={"Accept-Language": "zh-CN"}).json["cards"]
-    assert "推定：未记录周期长度：按28天计（共识举例的周期）；" \
-           f"MedicationRequest/{pid}-dex：给药方案无结束日期：按整个28天周期计算" in card["detail"]
+    # the order card is short (tier, deciding items, options, bleeding); what was assumed is on
+    # the link page, in the card's language
     assert "cycle length" not in card["detail"]
+    assert "每周期地塞米松总量120～160 mg" in card["detail"]
+    path = card["links"][0]["url"].split("https://cds.example", 1)[-1]
+    page = client.get(path + "?lang=zh").get_data(as_text=True)
+    assert "未记录周期长度" in page
+    assert "cycle length" not in page
 
 
 def test_the_link_document_keeps_the_english_it_always_had(tmp_path):
