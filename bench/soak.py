@@ -357,7 +357,8 @@ class Load:
                                           body)
         if status == 200:
             with self.stats.lock:
-                if answer == {"recorded": 1}:
+                # the answer also says whether a "not now" snoozed the card kind
+                if isinstance(answer, dict) and answer.get("recorded") == 1:
                     self.stats.acked.add(key)
                 else:
                     self.stats.not_one += 1
