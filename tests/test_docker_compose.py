@@ -6,7 +6,9 @@ dependency (it pins old PyYAML and jsonschema): ``bin/test`` downloads the wheel
 ``.venv/wheels`` and the schema is read straight out of it. That schema is an older revision of the
 specification, so the Compose file sticks to keys it knows.
 
-No container is started: these tests read files only.
+The proxy's HAProxy configuration (deploy/haproxy/haproxy.cfg) is checked against the Compose
+file, and by ``haproxy -c`` where haproxy is installed. No container is started: these tests read
+files only.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +27,7 @@ import pytest
 import yaml
 from jsonschema import Draft201909Validator
 
+from bench.balancer import find_haproxy
 from cds_service.security.issuers import issuers_from_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +42,8 @@ SCHEMA_WHEEL_SHA256 = "8d5589373b35c8d3b1c8c1182c6e4a4ff14bffa3dd0b605fcd08f73c9
 SCHEMA_MEMBER = "compose/config/compose_spec.json"
 
 SERVICE = "vte-cds"
+PROXY = "proxy"
+HAPROXY_CFG = "/usr/local/etc/haproxy/haproxy.cfg"  # where the haproxy image reads it
 FHIR = "fhir"
 POSTGRES = "postgres"
 LOADER = "loader"
@@ -113,7 +119,7 @@ def compose() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = compose["services"]
-    assert {SERVICE, FHIR, POSTGRES, LOADER} <= set(found)
+    assert {PROXY, SERVICE, FHIR, POSTGRES, LOADER} <= set(found)
     return found
 
 
@@ -241,8 +247,8 @@ def test_every_service_waited_on_until_healthy_has_a_healthcheck(
 
 
 def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> None:
-    assert {name for name in (SERVICE, FHIR, POSTGRES) if not _has_healthcheck(services[name])} \
-        == set()
+    assert {name for name in (PROXY, SERVICE, FHIR, POSTGRES)
+            if not _has_healthcheck(services[name])} == set()
 
 
 def test_every_named_volume_used_is_declared_and_every_declared_volume_is_used(
@@ -278,9 +284,86 @@ def test_published_host_ports_are_unique(services: dict[str, dict[str, Any]]) ->
     assert sorted(host_ports) == sorted(set(host_ports))
 
 
-def test_the_service_is_published_on_port_8080(services: dict[str, dict[str, Any]]) -> None:
-    assert [_published(port) for port in services[SERVICE]["ports"]] \
-        == [("0.0.0.0", 8080, 8080)]
+def test_the_proxy_is_published_on_port_8080_and_the_replicas_only_behind_it(
+    services: dict[str, dict[str, Any]]
+) -> None:
+    assert [_published(port) for port in services[PROXY]["ports"]] == [("0.0.0.0", 8080, 8080)]
+    assert "ports" not in services[SERVICE]
+    assert _container_ports(services[SERVICE]) == {8080}
+    assert services[SERVICE]["deploy"]["replicas"] >= 2
+
+
+# The proxy and its HAProxy configuration
+
+
+def _proxy_config_path(services: Mapping[str, Mapping[str, Any]]) -> Path:
+    (mount,) = [v for v in services[PROXY]["volumes"] if str(v).split(":")[1] == HAPROXY_CFG]
+    source, _, mode = str(mount).split(":")
+    assert mode == "ro"
+    return ROOT / source
+
+
+def _proxy_config(services: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Section header -> its lines, comments and blank lines left out."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] = []
+    for raw in _proxy_config_path(services).read_text("utf-8").splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if not line.startswith((" ", "\t")):
+            current = sections.setdefault(line.strip(), [])
+        else:
+            current.append(line.strip())
+    return sections
+
+
+def test_the_proxy_waits_for_a_healthy_service(services: dict[str, dict[str, Any]]) -> None:
+    assert _depends_on(services[PROXY]) == {SERVICE: "service_healthy"}
+
+
+def test_the_proxy_config_is_mounted_from_the_repository(
+    services: dict[str, dict[str, Any]]
+) -> None:
+    assert _proxy_config_path(services).is_file()
+
+
+def test_the_proxy_listens_where_it_is_published_and_answers_its_healthcheck(
+    services: dict[str, dict[str, Any]]
+) -> None:
+    frontend = _proxy_config(services)["frontend vte_cds"]
+    (published,) = [_published(port) for port in services[PROXY]["ports"]]
+    assert published is not None
+    assert f"bind :{published[2]}" in frontend
+    (monitor,) = [line.split()[1] for line in frontend if line.startswith("monitor-uri")]
+    assert monitor in " ".join(services[PROXY]["healthcheck"]["test"])
+
+
+def test_the_proxy_balances_over_every_replica_checked_on_readyz(
+    services: dict[str, dict[str, Any]]
+) -> None:
+    backend = _proxy_config(services)["backend instances"]
+    assert "balance roundrobin" in backend
+    assert "option httpchk GET /readyz" in backend
+    (template,) = [line.split() for line in backend if line.startswith("server-template")]
+    _, _, slots, address, *options = template
+    host, port = address.split(":")
+    assert host == SERVICE
+    assert int(port) in _container_ports(services[SERVICE])
+    assert int(slots) >= services[SERVICE]["deploy"]["replicas"]
+    assert "check" in options
+    # replicas are found through Docker's DNS, which answers with every replica's address
+    assert "resolvers docker" in " ".join(backend)
+    assert "nameserver dns 127.0.0.11:53" in _proxy_config(services)["resolvers docker"]
+
+
+def test_haproxy_accepts_the_proxy_config(services: dict[str, dict[str, Any]]) -> None:
+    haproxy = find_haproxy()
+    if haproxy is None:
+        pytest.skip("haproxy not found (Debian package haproxy; bin/test installs it as root)")
+    done = subprocess.run([haproxy, "-c", "-f", str(_proxy_config_path(services))],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 # The vte-cds service's settings
