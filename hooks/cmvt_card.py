@@ -40,14 +40,15 @@ def _suggestions(uuid: str, result: cmvt.CmvtAssessment, request: HookRequest,
                 diagnosed + dt.timedelta(days=day), day)
             actions.append({"type": "create", "description": resource["code"]["text"],
                             "resource": resource})
-        label = msg("short", "ultrasound-surveillance")
+        label = suggestions.order_words(msg("short", "ultrasound-surveillance"))
         out.append({"label": label.text(request.lang),
                     "uuid": suggestions.suggestion_uuid(uuid, label.en),
                     "isRecommended": True, "actions": actions})
     if Regimen.MECHANICAL in regimens:
         resource = suggestions.service_request(Regimen.MECHANICAL, request.patient_id,
                                                request.lang)
-        out.append(suggestions.create(uuid, msg("short", "mechanical"), resource, request.lang))
+        out.append(suggestions.create(uuid, suggestions.order_words(msg("short", "mechanical")),
+                                      resource, request.lang))
     return out
 
 

@@ -77,8 +77,19 @@ def order_label(option: Option, facts: PatientFacts) -> Label:
         return msg("labels", "suggest", what=option.dose.en)
     mg = _fmt(_dose_mg(option.regimen, facts))
     text = Label(**spec["text"])
-    return Label(msg("labels", "suggest", what=text.en.format(mg=mg, day="")).en,
+    return Label(msg("labels", "suggest", what=_in_sentence(text.en.format(mg=mg, day=""))).en,
                  msg("labels", "suggest", what=text.zh.format(mg=mg, day="")).zh)
+
+
+def order_words(what: Label) -> Label:
+    """"Order <what>" in both languages, for a label that names an action without a verb."""
+    return Label(msg("labels", "suggest", what=_in_sentence(what.en)).en,
+                 msg("labels", "suggest", what=what.zh).zh)
+
+
+def _in_sentence(text: str) -> str:
+    """"Intermittent pneumatic ..." -> "intermittent pneumatic ..."; "LMWH ..." unchanged."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
 def service_request(regimen: Regimen, patient_id: str, lang: str,
