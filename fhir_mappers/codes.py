@@ -14,7 +14,8 @@ clinical edition's extended codes (``C90.000x001``, ``I80.201``) and ICD-10-CM's
 match their WHO parent. Rows under ICD-10-CM match ICD-10-CM codes only (by prefix or exactly),
 for the concepts that only CM's extra characters tell apart (calf muscular vein, remission).
 A concept written ``!name`` removes ``name`` from that code: CM ``I26.90`` (septic pulmonary
-embolism) sits under the WHO subcategory ``I26.9`` but is not a VTE.
+embolism) sits under the WHO subcategory ``I26.9`` but is not a VTE. In a text row it removes
+``name`` from a text that holds both names ("脓毒性肺栓塞" names "肺栓塞").
 """
 
 from __future__ import annotations
@@ -117,10 +118,14 @@ class CodeMap:
         return found
 
     def match_text(self, text: str | None) -> set[str]:
+        """Concepts named in a text; a name row written ``!name`` removes ``name`` (a septic
+        pulmonary embolism names a pulmonary embolism but is not one)."""
         if not text:
             return set()
         lowered = text.lower()
-        return {concept for needle, concept in self.names if needle in lowered}
+        found = {concept for needle, concept in self.names if needle in lowered}
+        removed = {c[1:] for c in found if c.startswith("!")}
+        return {c for c in found if not c.startswith("!") and c not in removed}
 
     def match(self, codeable: Any) -> list[Match]:
         """Concepts of a CodeableConcept (or a bare list of Codings); text only if no code hit.

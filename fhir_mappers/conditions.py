@@ -9,14 +9,23 @@
   counts for Table 6 whether the Condition is still active or already resolved).
 - ``replaces``: a more specific concept of the same code wins (a calf muscular vein thrombosis
   code sits under the DVT codes; it is not also a proximal or axial DVT).
+- Text: an entry whose code matches nothing (a hospital's local code system) is read from its
+  diagnosis name for the policy's ``text_names`` ("多发性骨髓瘤"); a coded entry's text may make
+  its code more specific (``text_refines``: "肌间静脉" on a DVT code). A fact read so says so in
+  its assumption. Text that is negated, suspected or past (``text_not_read_when``: "疑似",
+  "排除", "rule out") is not read: the code still counts, and an entry with no recognised code
+  stays unreadable.
+- ``at_least_days``: a present condition must have begun at least that long ago (bed-ridden for
+  more than 72 h); a newer or undated one is unknown.
 - VTE episodes: the newest active DVT, PE or CMVT is the index event (the one the cards are
   about); an active entry whose onset lies more than ``episodes.separate_days`` before it, and
   every resolved or inactive one, is a prior episode. Only prior episodes and personal-history
   codes make a history of VTE.
 - Absence: when Conditions were received, a factor the policy marks ``absent_if_not_found`` is
   False ("not on the problem list") only if every entry could be read. An entry with no
-  recognised code makes those factors unknown instead, and says which entry it was; an ICD-10
-  entry is read for every concept that has ICD-10 ranges (they cover whole categories).
+  recognised code, or one skipped as invalid FHIR, makes those factors unknown instead, and says
+  which entry it was; an ICD-10 entry is read for every concept that has ICD-10 ranges (they
+  cover whole categories).
 - Cancer: entries are kept for `fhir_mappers.cancer`, which decides activity once the
   medications are known.
 - Myeloma: earliest onset gives months since diagnosis; ICD-10-CM C90.00/.01/.02 give response
@@ -43,11 +52,28 @@ VTE_CONCEPTS = frozenset({"dvt", "dvt_proximal", "dvt_distal", "cmvt", "pe"})
 
 
 @dataclass(frozen=True)
+class EntryConcepts:
+    """What a Condition's code says, and what its text added (see the module doc)."""
+
+    concepts: frozenset[str]
+    from_text: frozenset[str] = frozenset()
+    coded: bool = False
+    text_not_read: bool = False
+
+    def assumption(self, concept: str) -> Message | None:
+        """What a fact of ``concept`` assumed: that it was read from text, if it was."""
+        if concept not in self.from_text:
+            return None
+        return Message.of("condition_refined_by_text" if self.coded else "condition_from_text")
+
+
+@dataclass(frozen=True)
 class _Episode:
     ref: str
     concepts: frozenset[str]
     active: bool
     onset: dt.date | None
+    assumption: Message | None = None
 
 
 def _status(concept: Any) -> str | None:
@@ -66,15 +92,30 @@ def _abated(cond: Mapping[str, Any]) -> dt.date | None:
     return dates.first(cond, "abatementDateTime", "abatementPeriod")
 
 
-def concepts_of(cmap: CodeMap, code: Any) -> set[str]:
-    """The concepts of a Condition's code, the most specific kept (``replaces``)."""
+def concepts_of(cmap: CodeMap, code: Any) -> EntryConcepts:
+    """The concepts of a Condition's code and text, the most specific kept (``replaces``)."""
     rules = _rules()
-    found = {m.concept for m in cmap.match(code)}
-    refine = set(rules.get("text_refines", ()))
-    found |= {c for t in _texts(code) for c in cmap.match_text(t) if c in refine}
+    coded = {m.concept for m in cmap.match(code) if not m.by.startswith("text:")}
+    texts = _texts(code)
+    not_read = any(_negated_or_uncertain(t) for t in texts)
+    named = set() if not_read else {c for t in texts for c in cmap.match_text(t)}
+    if coded:
+        text = {c for c in named & set(rules["text_refines"]) if coded & _replaced(c)}
+    else:
+        text = named & set(rules["text_names"])
+    found = coded | text
     for concept in list(found):
-        found -= set(rules["concepts"].get(concept, {}).get("replaces", ()))
-    return found
+        found -= _replaced(concept)
+    return EntryConcepts(frozenset(found), frozenset(text & found), bool(coded), not_read)
+
+
+def _replaced(concept: str) -> set[str]:
+    return set(_rules()["concepts"].get(concept, {}).get("replaces", ()))
+
+
+def _negated_or_uncertain(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker.lower() in lowered for marker in _rules()["text_not_read_when"])
 
 
 def _texts(code: Any) -> list[str]:
@@ -99,7 +140,8 @@ def read(ctx: Context, conditions: Iterable[Mapping[str, Any]]) -> None:
     mm_onsets: list[tuple[dt.date, str]] = []
     episodes: list[_Episode] = []
     for raw in conditions:
-        found = concepts_of(cmap, raw.get("code"))
+        reading = concepts_of(cmap, raw.get("code"))
+        found = set(reading.concepts)
         ref = reference(raw)
         if _status(raw.get("verificationStatus")) in rules["refuted_verification"]:
             if found:
@@ -107,10 +149,12 @@ def read(ctx: Context, conditions: Iterable[Mapping[str, Any]]) -> None:
                                             "info"))
             continue
         if not found:
-            _unread(ctx, raw, cmap)
+            _unread(ctx, raw, cmap, reading)
             continue
         cond = ctx.accept(raw)
         if cond is None:
+            if ctx.same_patient(raw):
+                _skipped(ctx, ref, found)
             continue
         status = _status(cond.get("clinicalStatus"))
         if status is None:
@@ -119,9 +163,10 @@ def read(ctx: Context, conditions: Iterable[Mapping[str, Any]]) -> None:
         onset = _onset(cond)
         vte = frozenset(found & VTE_CONCEPTS)
         if vte and status in (*rules["active_status"], *rules["history_status"]):
-            episodes.append(_Episode(ref, vte, status in rules["active_status"], onset))
+            how = next((a for c in sorted(vte) if (a := reading.assumption(c))), None)
+            episodes.append(_Episode(ref, vte, status in rules["active_status"], onset, how))
         for concept in sorted(found - VTE_CONCEPTS):
-            _vote_concept(ctx, concept, status, cond, ref)
+            _vote_concept(ctx, concept, status, cond, ref, reading.assumption(concept))
         if found & set(rules["cancer_concepts"]):
             ctx.cancers.append(CancerEntry(ref, frozenset(found), status, onset,
                                            _abated(cond)))
@@ -132,10 +177,13 @@ def read(ctx: Context, conditions: Iterable[Mapping[str, Any]]) -> None:
     _mm_months(ctx, mm_onsets)
 
 
-def _unread(ctx: Context, raw: Mapping[str, Any], cmap: CodeMap) -> None:
+def _unread(ctx: Context, raw: Mapping[str, Any], cmap: CodeMap,
+            reading: EntryConcepts) -> None:
     """An entry that matched no concept: which factors it could still be, now unknown."""
     cond = ctx.accept(raw)
     if cond is None:
+        if ctx.same_patient(raw):
+            _skipped(ctx, reference(raw), set())
         return
     ref = reference(cond)
     icd = any(is_icd10(c.get("system"), c.get("code")) for c in _codings(cond.get("code")))
@@ -145,9 +193,24 @@ def _unread(ctx: Context, raw: Mapping[str, Any], cmap: CodeMap) -> None:
     if not could_be:
         return
     why = "no ICD-10 range for it" if icd else "code system or code not recognised"
+    if reading.text_not_read:
+        why = "its text is negated, suspected or past, so it is not read"
+    _unknown(ctx, ref, could_be, f"condition could not be read ({why}); the factors it could "
+             "record are unknown, not absent")
+
+
+def _skipped(ctx: Context, ref: str, found: set[str]) -> None:
+    """An entry skipped as invalid FHIR: whatever it records is unknown, never absent."""
+    concepts = ctx.policy["conditions"]["concepts"]
+    could_be = [name for name, entry in concepts.items()
+                if entry.get("absent_if_not_found") or name in found]
+    _unknown(ctx, ref, could_be, "condition skipped (invalid FHIR); the factors it could record "
+             "are unknown, not absent")
+
+
+def _unknown(ctx: Context, ref: str, could_be: list[str], why: str) -> None:
     ctx.unread_conditions.append(ref)
-    ctx.issues.append(DataIssue(ref, f"condition could not be read ({why}); the factors it "
-                                "could record are unknown, not absent", "warning"))
+    ctx.issues.append(DataIssue(ref, why, "warning"))
     for name in could_be:
         entry = ctx.policy["conditions"]["concepts"][name]
         for factor in _factors(entry):
@@ -156,7 +219,7 @@ def _unread(ctx: Context, raw: Mapping[str, Any], cmap: CodeMap) -> None:
 
 def _factors(entry: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*entry.get("present", ()), *entry.get("history", ()),
-                                *entry.get("while_active", ()))))
+                                *entry.get("while_active", ()), *entry.get("unknown", ()))))
 
 
 def _codings(code: Any) -> list[Mapping[str, Any]]:
@@ -166,7 +229,7 @@ def _codings(code: Any) -> list[Mapping[str, Any]]:
 
 
 def _vote_concept(ctx: Context, concept: str, status: str, cond: Mapping[str, Any],
-                  ref: str) -> None:
+                  ref: str, how: Message | None = None) -> None:
     rules = ctx.policy["conditions"]
     entry = rules["concepts"].get(concept)
     if entry is None:
@@ -183,7 +246,7 @@ def _vote_concept(ctx: Context, concept: str, status: str, cond: Mapping[str, An
         return
     if status in rules["history_status"]:
         for factor in entry.get("history", ()):
-            ctx.vote(factor, Vote(True, (ref,), date=onset))
+            ctx.vote(factor, Vote(True, (ref,), date=onset, assumption=how))
         for factor in entry.get("sets_false", ()):
             ctx.vote(factor, Vote(False, (ref,), date=onset))
         return
@@ -191,9 +254,14 @@ def _vote_concept(ctx: Context, concept: str, status: str, cond: Mapping[str, An
         return
     window = entry.get("within_days")
     old = window is not None and (onset is None or dates.age_days(onset, ctx.as_of) > window)
+    least = entry.get("at_least_days")
+    new = least is not None and (onset is None or dates.age_days(onset, ctx.as_of) < least)
     for factor in entry.get("present", ()):
-        if not old:
-            ctx.vote(factor, Vote(True, (ref,), date=onset))
+        if new:
+            ctx.vote(factor, Vote(None, (ref,), date=onset, reason=f"on record, but not "
+                                  f"documented as begun at least {least} days ago"))
+        elif not old:
+            ctx.vote(factor, Vote(True, (ref,), date=onset, assumption=how))
         elif entry.get("older") == "unknown":
             ctx.vote(factor, Vote(None, (ref,), date=onset, reason=f"on record, but not "
                                   f"documented as within the last {window} days"))
@@ -202,7 +270,7 @@ def _vote_concept(ctx: Context, concept: str, status: str, cond: Mapping[str, An
                                   assumption=Message.of("recorded_before", days=window)))
     for factor in entry.get("history", ()):
         if factor not in entry.get("present", ()):
-            ctx.vote(factor, Vote(True, (ref,), date=onset))
+            ctx.vote(factor, Vote(True, (ref,), date=onset, assumption=how))
     for factor in entry.get("sets_false", ()):
         ctx.vote(factor, Vote(False, (ref,), date=onset))
 
@@ -242,11 +310,13 @@ def _episodes(ctx: Context, episodes: list[_Episode]) -> None:
     for episode in index:
         for concept in sorted(episode.concepts):
             for factor in rules["concepts"][concept].get("present", ()):
-                ctx.vote(factor, Vote(True, (episode.ref,), date=episode.onset))
+                ctx.vote(factor, Vote(True, (episode.ref,), date=episode.onset,
+                                      assumption=episode.assumption))
     for episode in prior:
         for concept in sorted(episode.concepts):
             for factor in rules["concepts"][concept].get("history", ()):
-                ctx.vote(factor, Vote(True, (episode.ref,), date=episode.onset))
+                ctx.vote(factor, Vote(True, (episode.ref,), date=episode.onset,
+                                      assumption=episode.assumption))
     if index and (prior or ctx.ballot.has_true("history_of_vte")):
         refs = tuple(e.ref for e in (*index, *prior))
         ctx.vote("recurrent_vte", Vote(True, refs,

@@ -17,9 +17,11 @@ What it reads (plain, already parsed JSON dicts; the caller has chosen the curre
   a later sequence start when the earlier ones end).
 - The cycle length: a cycle stated in the dosage text ("q28d", "every 21 days", "28-day cycle",
   "每28天", "28天为一周期"), or a dose-less dosage entry whose only content is a repeat period
-  longer than every dosing interval (the outer cycle), else the caller's ``default_cycle_days``,
-  else the default in ``dosage.toml``. Bare intervals ("q7d") that merely restate the structured
-  dosing interval are not read as a cycle.
+  longer than every dosing interval (the outer cycle), or a repeat whose period of at least
+  ``cycle.repeat_period_min_days`` holds several administrations (frequency 8 per 21 d: eight
+  doses in each 21-day cycle), else the caller's ``default_cycle_days``, else the default in
+  ``dosage.toml``. Bare intervals ("q7d") that merely restate the structured dosing interval are
+  not read as a cycle.
 - Dosage ``text``/``patientInstruction``, only for a field that is absent from the structure: the
   dose ("40 mg") and days of the cycle ("days 1-4, 9-12, 17-20", "D1-4, D9-12", "d1,8,15,22",
   "d1-4、d9-12", "第1-4天"); every reading of text is reported in ``assumptions``.
@@ -85,6 +87,7 @@ class _Unit:
 class _Tables:
     default_cycle_days: int
     default_cycle_why: str
+    repeat_cycle_min_days: int
     equivalent_mg: Mapping[str, Fraction]
     basis: str
     ucum_system: str
@@ -134,12 +137,13 @@ def _parse_tables(raw: Mapping[str, Any]) -> _Tables:
         for section in (cycle, eq, qty, time, timing):
             if not section.get("source"):
                 raise DosageTableError("dosage.toml: every section needs a source")
-        default = cycle["default_days"]
-        if not isinstance(default, int) or isinstance(default, bool) or default < 1:
-            raise DosageTableError("dosage.toml: cycle.default_days must be a positive integer")
+        default, shortest = cycle["default_days"], cycle["repeat_period_min_days"]
+        for name, days in (("default_days", default), ("repeat_period_min_days", shortest)):
+            if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+                raise DosageTableError(f"dosage.toml: cycle.{name} must be a positive integer")
         seconds = {k: int(v) for k, v in time["seconds"].items()}
         return _Tables(
-            default, str(cycle["why"]),
+            default, str(cycle["why"]), shortest,
             {k: _number(v, f"equivalence.mg.{k}") for k, v in eq["mg"].items()},
             str(eq["basis"]), str(qty["ucum_system"]), str(qty["snomed_system"]),
             _units(qty["units"], "ucum"), _units(qty["units"], "snomed"),
@@ -362,7 +366,9 @@ def _stated_cycles(resource: Mapping[str, Any]) -> set[tuple[int, str]]:
     found = {(days, "cycle_from_text") for d in dosages
              for days in _cycles_in_text(_text(d), intervals)}
     outer = [days for d in dosages if (days := _outer_cycle(d, dosages)) is not None]
-    return found | {(days, "cycle_from_outer_timing") for days in outer}
+    repeats = {days for d in dosages if (days := _repeat_cycle(d)) is not None}
+    return (found | {(days, "cycle_from_outer_timing") for days in outer}
+            | {(days, "cycle_from_repeat_period") for days in repeats})
 
 
 _EXPLICIT_CYCLE = [  # (pattern, days per unit): the words say "cycle", so always a cycle
@@ -403,6 +409,22 @@ def _dosing_interval(dosage: Mapping[str, Any]) -> Fraction | None:
         return 1 / _rate(repeat)
     except _Unknown:
         return None
+
+
+def _repeat_cycle(dosage: Mapping[str, Any]) -> int | None:
+    """The period of a repeat that gives several administrations per period of at least
+    ``repeat_period_min_days`` whole days: that period is the cycle (see the module doc)."""
+    repeat = _repeat(_map(dosage.get("timing")))
+    frequency = _num(repeat.get("frequency"))
+    if frequency is None or frequency < 2 or "period" not in repeat:
+        return None
+    try:
+        days = frequency / _rate(repeat)
+    except _Unknown:
+        return None
+    if days.denominator != 1 or days < _tables().repeat_cycle_min_days:
+        return None
+    return int(days)
 
 
 def _has_dose(dosage: Mapping[str, Any]) -> bool:

@@ -8,6 +8,11 @@
   BMI from weight and height likewise.
 - D-dimer "raised" follows the laboratory's interpretation, else its reference range, else the
   policy's default cut-off (said as an assumption).
+- Lupus anticoagulant and anticardiolipin are tests: positive or negative comes from the coded
+  result (SNOMED CT Positive/Negative), the laboratory's flag (POS/NEG, H/N), or the result
+  written as a word (阳性/阴性), never from a number. A test a laboratory codes in its own system
+  is found by its name (狼疮抗凝物), and the fact says so. A result that cannot be read is
+  unknown, never absent.
 - Observations coded in the policy's finding system set the factor named by the code: the way
   clinicians and the SMART app record Wells signs and ultrasound measurements.
 """
@@ -37,6 +42,8 @@ _MARKED = frozenset(_FLAGS["marked"])
 _D_DIMER = ("d_dimer", "d_dimer_feu", "d_dimer_ddu")
 _SEROLOGY = {"lupus_anticoagulant": "lupus_anticoagulant",
              "anticardiolipin": "anticardiolipin_antibody"}
+_POSITIVE_WORDS = frozenset(w.casefold() for w in _FLAGS["positive_text"])
+_NEGATIVE_WORDS = frozenset(w.casefold() for w in _FLAGS["negative_text"])
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,7 @@ def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
     cmap = load_map("observations")
     system = ctx.policy["findings"]["system"]
     candidates: dict[str, list[tuple[dt.date, str, Mapping[str, Any]]]] = {}
-    serology: list[tuple[str, Mapping[str, Any]]] = []
+    serology: list[tuple[str, Mapping[str, Any], bool]] = []
     for raw in observations:
         status = raw.get("status")
         if not isinstance(status, str) or status not in VALID_STATUS:
@@ -149,7 +156,7 @@ def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
             continue
         for m in matches:
             if m.concept in _SEROLOGY:
-                serology.append((m.concept, raw))
+                serology.append((m.concept, raw, m.by.startswith("text:")))
                 continue
             day = _when(raw)
             if day is None:
@@ -276,21 +283,46 @@ def _d_dimer(ctx: Context, reading: Reading | None) -> None:
                                                         "'markedly raised'"))
 
 
-def _serology(ctx: Context, results: list[tuple[str, Mapping[str, Any]]]) -> None:
-    latest: dict[str, tuple[dt.date, Mapping[str, Any]]] = {}
-    for concept, result in results:
+def _serology(ctx: Context, results: list[tuple[str, Mapping[str, Any], bool]]) -> None:
+    latest: dict[str, tuple[dt.date, Mapping[str, Any], bool]] = {}
+    for concept, result, by_name in results:
         day = _when(result) or dt.date.min
         if concept not in latest or day > latest[concept][0]:
-            latest[concept] = (day, result)
-    for concept, (day, raw) in latest.items():
+            latest[concept] = (day, result, by_name)
+    for concept, (day, raw, by_name) in latest.items():
         obs = ctx.accept(raw)
         if obs is None:
+            ctx.vote(_SEROLOGY[concept], Vote(None, (reference(raw),), date=day,
+                                              reason="result skipped (invalid FHIR)"))
             continue
-        flags = _codes(obs.get("interpretation")) | _codes(obs.get("valueCodeableConcept"))
-        value = True if flags & _POSITIVE else False if flags & _NEGATIVE else None
-        ctx.vote(_SEROLOGY[concept], Vote(value, (reference(obs),), date=day,
-                                          reason=None if value is not None else
-                                          "result not coded as positive or negative"))
+        value, reason = _qualitative(obs)
+        ctx.vote(_SEROLOGY[concept], Vote(value, (reference(obs),), date=day, reason=reason,
+                                          assumption=Message.of("test_found_by_name")
+                                          if by_name else None))
+
+
+def _qualitative(obs: Mapping[str, Any]) -> tuple[bool | None, str | None]:
+    """Positive or negative from the coded result, the flag or the result's word."""
+    flags = _codes(obs.get("interpretation")) | _codes(obs.get("valueCodeableConcept"))
+    words = _result_words(obs)
+    positive = bool(flags & _POSITIVE or words & _POSITIVE_WORDS)
+    negative = bool(flags & _NEGATIVE or words & _NEGATIVE_WORDS)
+    if positive and negative:
+        return None, "result recorded as both positive and negative"
+    if not positive and not negative:
+        return None, "result not coded as positive or negative"
+    return positive, None
+
+
+def _result_words(obs: Mapping[str, Any]) -> set[str]:
+    texts = [obs.get("valueString"), _map_get(obs.get("valueCodeableConcept"), "text")]
+    flags = obs.get("interpretation")
+    texts += [_map_get(f, "text") for f in (flags if isinstance(flags, list) else [flags])]
+    return {t.strip().casefold() for t in texts if isinstance(t, str)}
+
+
+def _map_get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, Mapping) else None
 
 
 def _finding_code(obs: Mapping[str, Any], system: str) -> str | None:

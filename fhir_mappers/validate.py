@@ -4,6 +4,8 @@ A copy of the resource is repaired before validation, and each repair is reporte
 ``warning`` issue (the resource is still used):
 
 - a single object where R4 wants a list (``category``, ``reasonCode``: the public sandbox);
+- an empty string (``"display": ""``, as Chinese hospital systems send a local code with no
+  name; R4 strings may not be empty): read as if the element were absent;
 - a ``dateTime`` with a time but no timezone (EHR exports): read as the local date;
 - an ``id`` with characters the FHIR id pattern rejects: kept for evidence as sent;
 - top-level fields that R4B does not define (vendor additions): ignored;
@@ -74,6 +76,17 @@ def _fix_datetimes(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+def _drop_empty_strings(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, list):
+        kept = [_drop_empty_strings(v) for v in value if v != ""]
+        return [v for v, _ in kept], len(kept) < len(value) or any(c for _, c in kept)
+    if isinstance(value, Mapping):
+        pairs = {k: _drop_empty_strings(v) for k, v in value.items() if v != ""}
+        return ({k: v for k, (v, _) in pairs.items()},
+                len(pairs) < len(value) or any(c for _, c in pairs.values()))
+    return value, False
+
+
 def _repair(resource: Mapping[str, Any], ref: str) -> tuple[dict[str, Any], list[DataIssue]]:
     rtype = str(resource["resourceType"])
     allowed = _field_names(rtype)
@@ -95,6 +108,9 @@ def _repair(resource: Mapping[str, Any], ref: str) -> tuple[dict[str, Any], list
     fixed, changed = _fix_datetimes(copy)
     if changed:
         notes.append(DataIssue(ref, "dateTime without timezone read as a local date", "warning"))
+    fixed, emptied = _drop_empty_strings(fixed)
+    if emptied:
+        notes.append(DataIssue(ref, "empty strings read as absent elements", "warning"))
     return fixed, notes
 
 

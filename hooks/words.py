@@ -43,6 +43,8 @@ KEYS = (
     runtime_key("reading", "new_vte_with_earlier_episode"),
     runtime_key("reading", "not_on_problem_list"),
     runtime_key("reading", "myeloma_months_from"),
+    runtime_key("reading", "condition_from_text"),
+    runtime_key("reading", "condition_refined_by_text"),
     # medications
     runtime_key("reading", "not_in_medications"),
     runtime_key("reading", "no_anti_myeloma_drug"),
@@ -58,12 +60,14 @@ KEYS = (
     runtime_key("reading", "unit_letter_case"),
     runtime_key("reading", "d_dimer_ddu_converted"),
     runtime_key("reading", "d_dimer_basis_from_code"),
+    runtime_key("reading", "test_found_by_name"),
     # dexamethasone per cycle
     runtime_key("reading", "not_counted_again"),
     runtime_key("reading", "glucocorticoid_per_cycle_as_dexamethasone"),
     runtime_key("reading", "glucocorticoid_as_dexamethasone"),
     runtime_key("reading", "cycle_from_text"),
     runtime_key("reading", "cycle_from_outer_timing"),
+    runtime_key("reading", "cycle_from_repeat_period"),
     runtime_key("reading", "cycle_given_by_caller"),
     runtime_key("reading", "cycle_assumed"),
     runtime_key("reading", "tablet_strength"),

@@ -526,3 +526,55 @@ def test_bounds_period_without_an_end_runs_to_the_end_of_the_cycle():
     result = mg_per_cycle([request("dex-open", [dosage])], by_name)
     assert result.mg == 160
     assert "schedule_without_end" in keys(result)
+
+
+# ------------------------------------------------ a repeat period that is the treatment cycle ----
+
+def per_period(quantity: dict[str, Any], frequency: int, period: int, unit: str = "d",
+               text: str | None = None) -> dict[str, Any]:
+    dosage: dict[str, Any] = {"timing": {"repeat": {"frequency": frequency, "period": period,
+                                                    "periodUnit": unit}},
+                              "doseAndRate": dose(quantity)}
+    if text:
+        dosage["text"] = text
+    return dosage
+
+
+def test_vrd_dex_20_mg_d1_2_4_5_8_9_11_12_as_8_per_21_days_is_160_mg_per_21_day_cycle():
+    dosage = per_period(mg(20), 8, 21, text="20 mg PO d1, 2, 4, 5, 8, 9, 11, 12")
+    result = mg_per_cycle([request("dex-vrd", [dosage])], by_name)
+    assert (result.mg, result.cycle_days) == (160, 21)
+    assert DEFAULT_CYCLE not in result.assumptions
+    assert "cycle_from_repeat_period" in keys(result)
+
+
+@pytest.mark.parametrize(("per_dose", "frequency", "period", "unit", "expected", "cycle"), [
+    (40, 4, 28, "d", 160, 28),   # Rd: days 1, 8, 15, 22
+    (40, 3, 28, "d", 120, 28),   # Rd with the day-22 dose left out
+    (20, 6, 28, "d", 120, 28),   # Kd: days 1, 2, 8, 9, 15, 16
+    (40, 12, 28, "d", 480, 28),  # days 1-4, 9-12, 17-20
+    (20, 8, 3, "wk", 160, 21),   # the same VRd schedule with the period in weeks
+    (20, 2, 14, "d", 40, 14),    # the shortest period read as a cycle
+])
+def test_several_doses_per_period_of_14_days_or_more_is_that_many_doses_per_cycle(
+        per_dose, frequency, period, unit, expected, cycle):
+    result = mg_per_cycle([request("dex", [per_period(mg(per_dose), frequency, period, unit)])],
+                          by_name)
+    assert (result.mg, result.cycle_days) == (expected, cycle)
+
+
+def test_several_doses_per_13_days_is_a_dosing_rate_not_a_cycle():
+    result = mg_per_cycle([request("dex", [per_period(mg(20), 2, 13)])], by_name)
+    assert result.cycle_days == 28
+    assert DEFAULT_CYCLE in result.assumptions
+
+
+def test_one_dose_every_21_days_is_an_interval_not_a_cycle():
+    result = mg_per_cycle([request("dex", [per_period(mg(40), 1, 21)])], by_name)
+    assert result.cycle_days == 28
+    assert result.mg == 80  # days 1 and 22 of the default 28-day cycle
+
+
+def test_repeat_period_that_contradicts_the_cycle_in_the_text_is_unknown():
+    dosage = per_period(mg(20), 8, 21, text="20 mg d1、2、4、5、8、9、11、12，28天为一周期")
+    unknown(mg_per_cycle([request("dex", [dosage])], by_name), "different cycle lengths")

@@ -15,6 +15,7 @@ with warnings.catch_warnings():  # both packages load their tabulars with a depr
 
 from fhir_mappers.chart import map_chart
 from fhir_mappers.codes import ICD10, ICD10_CM, canonical_system, icd10_parts, load_map
+from vte_rules.facts import Message
 
 AS_OF = dt.date(2026, 12, 1)
 WHO_URI = "http://hl7.org/fhir/sid/icd-10"
@@ -290,3 +291,177 @@ def test_every_femur_fracture_in_icd10cm_is_a_pelvic_hip_femur_fracture():
     for code in icdcm.get_descendants("S72"):
         if icdcm.is_leaf(code):
             assert "pelvic_hip_femur_fracture" in cmap.match_coding(CM_URI, code), code
+
+
+# --- Chinese hospital systems: a local code and a diagnosis name ----------------------------------
+
+LOCAL = "http://his.hospital.example.cn/CodeSystem/diagnosis"
+FROM_TEXT = (Message.of("condition_from_text"),)
+REFINED = (Message.of("condition_refined_by_text"),)
+
+
+def local(cid: str, text: str, *, display: str = "", **kw) -> dict:
+    """An entry as Chinese HIS send it: a local code, an empty display, the name in text."""
+    res = condition(cid, LOCAL, f"ZD{cid}", text=text, **kw)
+    res["code"]["coding"][0]["display"] = display
+    return res
+
+
+def test_myeloma_coded_only_in_a_local_system_is_read_from_its_chinese_name():
+    f = facts_of(local("mm", "多发性骨髓瘤（IgA-λ型，ISS III期）", onset="2026-11-04"))
+    assert f.flag("multiple_myeloma") is True
+    assert f["multiple_myeloma"].assumption == FROM_TEXT
+    assert f["months_since_mm_diagnosis"].value == 0.9
+
+
+def test_myeloma_named_in_english_in_the_display_of_a_local_code():
+    f = facts_of(condition("mm", LOCAL, "Z123", text=None) | {
+        "code": {"coding": [{"system": LOCAL, "code": "Z123", "display": "Multiple myeloma"}]}})
+    assert f.flag("multiple_myeloma") is True
+
+
+def test_local_cmvt_entry_with_an_empty_display_is_read_not_skipped():
+    chart = map_chart([patient(), local("c", "右侧小腿肌间静脉血栓形成（比目鱼肌静脉）",
+                                        onset="2026-11-30")],
+                      as_of=AS_OF, patient_id="p", received_types=("Patient", "Condition"))
+    assert chart.facts.flag("cmvt") is True
+    assert chart.facts.flag("acute_dvt") is False
+    assert chart.facts["cmvt"].assumption == FROM_TEXT
+    assert not [i for i in chart.issues if i.severity == "skipped"]
+    assert any("empty strings" in i.reason for i in chart.issues)
+
+
+@pytest.mark.parametrize(("text", "factor"), [
+    ("左下肢深静脉血栓形成", "acute_dvt"),
+    ("Deep vein thrombosis of left leg", "acute_dvt"),
+    ("急性肺栓塞（左下肺动脉分支）", "acute_pe"),
+    ("急性肺血栓栓塞症（低危）", "acute_pe"),
+    ("acute pulmonary embolism", "acute_pe"),
+])
+def test_dvt_or_pe_named_on_a_local_code_is_an_index_event(text, factor):
+    f = facts_of(local("v", text, onset="2026-11-29"))
+    assert f.flag(factor) is True
+    assert f[factor].assumption == FROM_TEXT
+    assert f.flag("history_of_vte") is False
+
+
+def test_resolved_dvt_named_on_a_local_code_is_a_history_of_vte():
+    f = facts_of(local("old", "右下肢深静脉血栓形成（2021年）", status="resolved",
+                       onset="2021-03-01", abated="2021-09-01"))
+    assert f.flag("history_of_vte") is True
+    assert f.flag("acute_dvt") is False
+
+
+@pytest.mark.parametrize("text", [
+    "疑似多发性骨髓瘤", "多发性骨髓瘤可能", "排除深静脉血栓", "除外肺栓塞", "下肢深静脉血栓待排",
+    "肺栓塞？", "深静脉血栓病史", "预防深静脉血栓", "DVT prophylaxis", "rule out DVT",
+    "suspected pulmonary embolism", "history of pulmonary embolism", "DVT?",
+])
+def test_negated_or_suspected_diagnosis_text_stays_unknown_never_true_or_absent(text):
+    f = facts_of(local("q", text))
+    for factor in ("multiple_myeloma", "acute_dvt", "acute_pe", "history_of_vte"):
+        assert f.flag(factor) is None, (text, factor)
+    assert "Condition/q" in (f["acute_pe"].reason or "")
+
+
+@pytest.mark.parametrize("text", [
+    "脓毒性肺栓塞", "septic pulmonary embolism", "肿瘤瘤栓致肺动脉栓塞", "慢性肺血栓栓塞症",
+    "左上肢深静脉血栓形成（PICC相关）", "upper extremity deep vein thrombosis",
+    "深静脉血栓后综合征",
+])
+def test_a_name_that_is_not_a_new_leg_dvt_or_pe_is_unknown(text):
+    f = facts_of(local("x", text))
+    assert f.flag("acute_pe") is None
+    assert f.flag("acute_dvt") is None
+
+
+def test_national_dvt_code_refined_to_cmvt_by_its_text_says_so():
+    f = facts_of(condition("c", CN_OID, "I80.202", text="左小腿肌间静脉血栓形成"))
+    assert f.flag("cmvt") is True
+    assert f["cmvt"].assumption == REFINED
+
+
+def test_suspected_cmvt_text_does_not_change_what_a_dvt_code_says():
+    f = facts_of(condition("c", CN_OID, "I80.202", text="疑似小腿肌间静脉血栓"))
+    assert f.flag("acute_dvt") is True
+    assert f.flag("cmvt") is False
+
+
+def test_muscular_vein_text_does_not_make_a_non_vte_code_a_cmvt():
+    f = facts_of(condition("d", WHO_URI, "E11.9", text="2型糖尿病（小腿肌间静脉曲张）"))
+    assert f.flag("diabetes") is True
+    assert f.flag("cmvt") is False
+
+
+def test_pathological_acetabular_fracture_coded_without_a_site_is_a_pelvic_fracture():
+    f = facts_of(condition("fx", WHO_URI, "M84.4",
+                           text="右髋臼病理性骨折（骨髓瘤溶骨性病变所致），保守治疗+局部放疗"))
+    assert f.flag("pelvic_hip_femur_fracture") is True
+    assert f["pelvic_hip_femur_fracture"].assumption == REFINED
+
+
+def test_who_s32_8_title_alone_names_the_pelvis_but_does_not_place_the_fracture():
+    res = condition("fx", WHO_URI, "S32.8")
+    res["code"]["coding"][0]["display"] = (
+        "Fracture of other and unspecified parts of lumbar spine and pelvis")
+    assert facts_of(res).flag("pelvic_hip_femur_fracture") is None
+
+
+def test_a_bone_named_in_text_without_a_fracture_code_is_not_a_fracture():
+    f = facts_of(local("fh", "右股骨头坏死"))
+    assert f.flag("pelvic_hip_femur_fracture") is None  # unreadable entry: unknown, not True
+
+
+# --- bed-ridden: MM Table 5 bed rest > 72 h, Wells bedridden > 3 days --------------------------
+
+def bedridden(onset: str | None, status: str = "active") -> dict:
+    return condition("bed", SCT, "160685001", status=status, onset=onset, text="绝对卧床")
+
+
+@pytest.mark.parametrize(("onset", "expected"), [
+    ("2026-11-18", True),   # 13 days: pathological fracture, conservative treatment
+    ("2026-11-28", True),   # exactly 3 days (72 h) before the assessment
+    ("2026-11-29", None),   # 2 days: may yet last 72 h
+    (None, None),           # undated
+])
+def test_bed_ridden_scores_bed_rest_over_72_hours_once_it_has_lasted_3_days(onset, expected):
+    f = facts_of(bedridden(onset))
+    assert f.flag("bed_rest_over_72_hours") is expected
+    assert f.flag("bedridden_over_3_days") is expected
+
+
+def test_bed_ridden_entry_is_read_so_the_rest_of_the_problem_list_stays_known():
+    f = facts_of(bedridden("2026-11-22"), condition("dm", WHO_URI, "E11.9"))
+    assert f.flag("diabetes") is True
+    assert f.flag("copd") is False
+    assert f.flag("pelvic_hip_femur_fracture") is False
+    assert f["bed_rest_over_72_hours"].evidence == ("Condition/bed",)
+
+
+def test_no_bed_ridden_entry_leaves_bed_rest_unknown_not_absent():
+    f = facts_of(condition("dm", WHO_URI, "E11.9"))
+    assert f.flag("bed_rest_over_72_hours") is None
+
+
+def test_resolved_bed_ridden_entry_does_not_score_bed_rest():
+    f = facts_of(bedridden("2026-10-01", status="resolved"))
+    assert f.flag("bed_rest_over_72_hours") is not True
+
+
+# --- a Condition skipped as invalid FHIR --------------------------------------------------------
+
+def test_invalid_dvt_entry_makes_dvt_unknown_not_absent():
+    bad = condition("dvt", CM_URI, "I82.411")
+    bad["onsetDateTime"] = "last Tuesday"
+    f = facts_of(bad, condition("dm", WHO_URI, "E11.9"))
+    assert f.flag("acute_dvt") is None
+    assert f.flag("history_of_vte") is None
+    assert f.flag("diabetes") is True
+
+
+def test_invalid_entry_with_no_recognised_code_makes_problem_list_factors_unknown():
+    bad = local("x", "")
+    bad["recordedDate"] = "yesterday"
+    f = facts_of(bad, condition("dm", WHO_URI, "E11.9"))
+    assert f.flag("copd") is None
+    assert f.flag("multiple_myeloma") is None
