@@ -15,6 +15,13 @@
   unknown, never absent.
 - Observations coded in the policy's finding system set the factor named by the code: the way
   clinicians and the SMART app record Wells signs and ultrasound measurements.
+- A venous ultrasound report sent under a hospital's own code carries its measurements as
+  components named in words (血栓长度 3.8 cm, 血栓最大直径 7.5 mm, 受累静脉支数 2): a component
+  whose name is exactly one of the policy's ``[ultrasound_components]`` names, with a quantity in
+  the stated unit (or one it converts), sets that measurement; the newest report within the
+  finding age wins, and the fact says it was found by its name. Anything else about the report
+  (free text, a distance to the popliteal vein, for which the seed gives no threshold) is not
+  read.
 """
 
 from __future__ import annotations
@@ -137,6 +144,7 @@ def _value_vote(reading: Reading) -> Vote:
 
 
 def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
+    observations = list(observations)
     cmap = load_map("observations")
     system = ctx.policy["findings"]["system"]
     candidates: dict[str, list[tuple[dt.date, str, Mapping[str, Any]]]] = {}
@@ -163,6 +171,7 @@ def read(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
                 ctx.issues.append(DataIssue(reference(raw), f"{m.concept}: no effective date"))
                 continue
             candidates.setdefault(_kind(m.concept), []).append((day, m.concept, raw))
+    _ultrasound_components(ctx, observations)
     readings = _newest_readings(ctx, candidates)
     latest = readings
     _measurements(ctx, latest)
@@ -377,3 +386,58 @@ def _finding_value(obs: Mapping[str, Any], kind: str) -> bool | float | str | No
         codes = _codes(obs.get("valueCodeableConcept"))
         return next(iter(sorted(codes)), None)
     return None
+
+
+def _names(code: Any) -> set[str]:
+    """The words a component's code is given in: its text and each coding's display."""
+    if not isinstance(code, Mapping):
+        return set()
+    found = {code.get("text")}
+    codings = code.get("coding")
+    found |= {c.get("display") for c in codings if isinstance(c, Mapping)} \
+        if isinstance(codings, list) else set()
+    return {"".join(n.split()).lower() for n in found if isinstance(n, str) and n.strip()}
+
+
+def _component_value(component: Mapping[str, Any], spec: Mapping[str, Any]) -> float | None:
+    qty = component.get("valueQuantity")
+    if isinstance(qty, Mapping):
+        value = _finite(qty.get("value"))
+        unit = qty.get("code") or qty.get("unit")
+        factor = 1.0 if unit == spec["unit"] else spec.get("convert", {}).get(unit)
+        return None if value is None or factor is None else round(value * float(factor), 6)
+    if spec["unit"] == "1" and isinstance(component.get("valueInteger"), int):
+        return _finite(component["valueInteger"])
+    return None
+
+
+def _ultrasound_components(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
+    table: Mapping[str, Mapping[str, Any]] = ctx.policy["ultrasound_components"]
+    wanted = {"".join(n.split()).lower(): factor
+              for factor, spec in table.items() for n in spec["names"]}
+    limit = int(ctx.policy["findings"]["max_age_days"])
+    newest: dict[str, tuple[dt.date, float, str]] = {}
+    for raw in observations:
+        components = raw.get("component") if isinstance(raw, Mapping) else None
+        if not isinstance(components, list) or raw.get("status") not in VALID_STATUS:
+            continue
+        named = [(wanted[n], c) for c in components if isinstance(c, Mapping)
+                 for n in _names(c.get("code")) if n in wanted]
+        if not named or not ctx.same_patient(raw):
+            continue
+        day = _when(raw)
+        if day is None or not 0 <= dates.age_days(day, ctx.as_of) <= limit:
+            continue
+        ref = reference(raw)
+        for factor, component in named:
+            value = _component_value(component, table[factor])
+            if value is None:
+                ctx.issues.append(DataIssue(ref, f"{factor}: a component named as this "
+                                            "measurement has no quantity in a known unit",
+                                            "warning"))
+                continue
+            if factor not in newest or day > newest[factor][0]:
+                newest[factor] = (day, value, ref)
+    for factor, (day, value, ref) in newest.items():
+        ctx.vote(factor, Vote(value, (ref,), date=day, unit=str(table[factor]["unit"]),
+                              assumption=Message.of("measurement_found_by_name")))
