@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python -m bench.run_all`` (``--only http_load,fetch`` or ``--skip memory`` to
 choose; ``--quick`` for a ~1 minute smoke run). Each benchmark compares against a baseline
 measured in the same run (json.loads, a bare Flask endpoint, a complete prefetch, the warm RSS,
-a bare gunicorn start), so the ratios are what to compare across machines. Nothing is asserted.
-Every server a benchmark starts (gunicorn, sekmet-fhir, the proxy) is stopped when it ends.
+a bare gunicorn start, one instance behind HAProxy), so the ratios are what to compare across
+machines. Nothing is asserted. Every server a benchmark starts (gunicorn, sekmet-fhir, the proxy,
+haproxy) is stopped when it ends.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from bench import fetch, http_load, map_chart, memory, slow_clients
+from bench import balanced, fetch, http_load, map_chart, memory, slow_clients
 
 
 def _map_chart(_: argparse.Namespace) -> None:
@@ -41,9 +42,14 @@ def _slow_clients(args: argparse.Namespace) -> None:
     slow_clients.main(["--seconds", str(args.seconds)])
 
 
+def _balanced(args: argparse.Namespace) -> None:
+    argv = ["--seconds", str(args.seconds), "--clients", str(args.clients)]
+    balanced.main(argv + (["--no-install"] if args.no_install else []))
+
+
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "map_chart": _map_chart, "http_load": _http_load, "fetch": _fetch, "memory": _memory,
-    "slow_clients": _slow_clients}
+    "slow_clients": _slow_clients, "balanced": _balanced}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,11 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="shorter runs: 5 s of load, 5 calls, 3,000 requests")
     parser.add_argument("--seconds", type=float,
-                        help="http_load: seconds per app; slow_clients: seconds of load (20)")
-    parser.add_argument("--clients", type=int, default=32, help="http_load: connections (32)")
+                        help="http_load: seconds per app; slow_clients: seconds of load; "
+                             "balanced: seconds per configuration (20)")
+    parser.add_argument("--clients", type=int, default=32,
+                        help="http_load, balanced: connections (32)")
     parser.add_argument("--calls", type=int, help="fetch: calls per mode (10)")
     parser.add_argument("--requests", type=int, help="memory: requests after warm-up (10000)")
-    parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
+    parser.add_argument("--no-install", action="store_true",
+                        help="never apt-get install wrk or haproxy")
     args = parser.parse_args(argv)
     args.seconds = args.seconds or (5.0 if args.quick else 20.0)
     args.calls = args.calls or (5 if args.quick else 10)

@@ -263,7 +263,7 @@ def test_the_balancer_routes_around_an_instance_sigkilled_under_load(cluster):
     late = [a for a in answers if a.started >= killed_at + marked_down_s]
     assert late
     assert {a.status for a in late} == {200}
-    assert {a.server for a in late} == {"a", "b"}
+    assert {a.server for a in late} <= {"a", "b"}
 
     # every feedback acknowledged through the balancer is a row of the table
     stored = stored_feedback(cluster.database_url)
