@@ -960,3 +960,47 @@ def order_dose(resource: Mapping[str, Any]) -> tuple[float | None, float | None]
         mg = None
     interval = _dosing_interval(dosage)
     return mg, (float(1 / interval) if interval else None)
+
+
+# Anti-Xa international units, as LMWH orders state them: "4100 IU", "[iU]", "AXaIU", "UNT".
+_IU_UNITS = frozenset({"iu", "[iu]", "u", "unt", "axaiu", "axa iu", "iu axa", "国际单位"})
+_IU_WORD = r"(?:axa\s*iu|iu\s*axa|\[iu\]|iu|unt|u|国际单位)"
+
+
+def _iu_per_ml(resource: Mapping[str, Any]) -> float | None:
+    """One strength in IU per mL stated by the product name: "12500 UNT/ML", "0.4ml:4100AXaIU",
+    "4100 IU/0.4 mL"; None when none or several are stated."""
+    per = re.compile(rf"(\d+(?:\.\d+)?)\s*{_IU_WORD}\s*/\s*(\d+(?:\.\d+)?)?\s*ml",
+                     re.IGNORECASE)
+    volume_first = re.compile(rf"(\d+(?:\.\d+)?)\s*ml\s*[:：]\s*(\d+(?:\.\d+)?)\s*{_IU_WORD}",
+                              re.IGNORECASE)
+    found: set[float] = set()
+    for name in _product_names(resource):
+        found |= {float(m.group(1)) / float(m.group(2) or 1) for m in per.finditer(name)}
+        found |= {float(m.group(2)) / float(m.group(1)) for m in volume_first.finditer(name)
+                  if float(m.group(1)) > 0}
+    return found.pop() if len(found) == 1 else None
+
+
+def order_units(resource: Mapping[str, Any]) -> float | None:
+    """Anti-Xa international units per administration of an LMWH order's first dosage: a dose in
+    IU, or in mL with one IU/mL strength in the product name; None otherwise (the order checks
+    then cannot class the dose, and say nothing of it)."""
+    dosages = _dosages(resource)
+    if not dosages:
+        return None
+    rates = _list(_map(dosages[0]).get("doseAndRate"))
+    quantity = next((_map(_map(r).get("doseQuantity")) for r in rates
+                     if _map(r).get("doseQuantity")), None)
+    if not quantity:
+        return None
+    value = quantity.get("value")
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        return None
+    unit = str(quantity.get("code") or quantity.get("unit") or "").strip().casefold()
+    if unit in _IU_UNITS:
+        return float(value)
+    if unit in ("ml", "mL".casefold()):
+        per_ml = _iu_per_ml(resource)
+        return None if per_ml is None else round(float(value) * per_ml, 3)
+    return None

@@ -73,6 +73,9 @@ def _is_current(ctx: Context, res: Mapping[str, Any]) -> tuple[bool, bool]:
     return given is not None and 0 <= dates.age_days(given, ctx.as_of) <= window, False
 
 
+_LMWH = frozenset({"enoxaparin", "dalteparin", "nadroparin", "lmwh"})
+
+
 def read(ctx: Context, resources: Iterable[Mapping[str, Any]]) -> list[MedicationUse]:
     cmap = load_map("medications")
     current: list[_Current] = []
@@ -90,8 +93,9 @@ def read(ctx: Context, resources: Iterable[Mapping[str, Any]]) -> list[Medicatio
             continue
         concepts = tuple(dict.fromkeys(m.concept for m in matches))
         mg, per_day = dosage.order_dose(res)
+        iu = dosage.order_units(res) if set(concepts) & _LMWH else None
         uses.append(MedicationUse(reference(res), concepts, str(res.get("status")), draft,
-                                  mg, per_day, _text(ctx, res)))
+                                  mg, per_day, _text(ctx, res), iu))
         if is_current:
             current.append(_Current(reference(res), concepts, res, draft))
     _vote_drugs(ctx, current)

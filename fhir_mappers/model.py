@@ -35,6 +35,7 @@ class MedicationUse:
     dose_mg: float | None = None
     doses_per_day: float | None = None
     text: str | None = None
+    dose_iu: float | None = None  # anti-Xa IU per administration (LMWH ordered in IU or mL)
 
 
 @dataclass(frozen=True)

@@ -383,11 +383,14 @@ def _treatment_dose_without_vte(request: HookRequest, chart: Chart, found: Asses
         return []
     out = []
     for use in _drafts(chart, set(drugs)):
-        mg, per_day = getattr(use, "dose_mg", None), getattr(use, "doses_per_day", None)
-        drug = next(c for c in use.concepts if c in drugs)
-        limit = float(drugs[drug]["prophylactic_max_mg_per_day"])
-        if mg is None or per_day is None or mg * per_day <= limit:
+        classed, daily = plan_checks.dose_class(use), plan_checks.daily_dose(use)
+        if classed is None or daily is None or classed[1] != "therapeutic":
             continue
+        if daily[1] != "mg":
+            continue  # the card words the limit in mg (MM-RX-03/04 give mg)
+        drug = classed[0]
+        limit = float(drugs[drug]["prophylactic_max_mg_per_day"])
+        mg, per_day = getattr(use, "dose_mg", 0.0), getattr(use, "doses_per_day", 1.0)
         therapeutic = Regimen(drugs[drug]["therapeutic_regimen"])
         if found.recommends(therapeutic):
             continue  # very high myeloma risk: a therapeutic dose is the prophylaxis

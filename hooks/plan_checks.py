@@ -39,21 +39,33 @@ def _lines(*labels: Label, lang: str) -> list[str]:
     return [f"- {label.text(lang)}" for label in labels]
 
 
-def _daily_mg(use: Use) -> float | None:
-    mg, per_day = getattr(use, "dose_mg", None), getattr(use, "doses_per_day", None)
-    return None if mg is None or per_day is None else mg * per_day
+def daily_dose(use: Use) -> tuple[float, str] | None:
+    """The drafted daily dose as (amount, "mg" | "IU"): mg when the order states mg, else
+    anti-Xa IU for an LMWH ordered in IU or in mL of a product that states IU/mL."""
+    per_day = getattr(use, "doses_per_day", None)
+    if per_day is None:
+        return None
+    mg, iu = getattr(use, "dose_mg", None), getattr(use, "dose_iu", None)
+    if mg is not None:
+        return mg * per_day, "mg"
+    return (iu * per_day, "IU") if iu is not None else None
 
 
-def _dose_class(use: Use) -> tuple[str, str] | None:
-    """(drug, "prophylactic" | "therapeutic") for a drafted LMWH or rivaroxaban with a
-    readable dose; None otherwise."""
+def dose_class(use: Use) -> tuple[str, str] | None:
+    """(drug, "prophylactic" | "therapeutic") for a drafted LMWH or rivaroxaban whose daily
+    dose is readable in a unit ``orders.toml`` gives a prophylactic limit for; else None."""
     spec = orders()["treatment_dose"]["drugs"]
     drug = next((c for c in use.concepts if c in spec), None)
-    daily = _daily_mg(use)
+    daily = daily_dose(use)
     if drug is None or daily is None:
         return None
-    limit = float(spec[drug]["prophylactic_max_mg_per_day"])
-    return drug, "therapeutic" if daily > limit else "prophylactic"
+    key = "prophylactic_max_mg_per_day" if daily[1] == "mg" else "prophylactic_max_iu_per_day"
+    if key not in spec[drug]:
+        return None
+    return drug, "therapeutic" if daily[0] > float(spec[drug][key]) else "prophylactic"
+
+
+_dose_class = dose_class
 
 
 # --- ADJ-01 ----------------------------------------------------------------------------------
@@ -191,6 +203,9 @@ def _therapeutic_wanted(found: Assessment) -> str | None:
 
 _THERAPEUTIC_OF = {"enoxaparin": Regimen.LMWH_THERAPEUTIC,
                    "rivaroxaban": Regimen.RIVAROXABAN_THERAPEUTIC}
+# LMWHs whose prophylactic dose is recognised, though the consensus doses only enoxaparin: a
+# card, but no one-click change of dose.
+_CLASSED = (*_THERAPEUTIC_OF, "nadroparin", "dalteparin")
 
 
 def _regimen_dose(regimen: Regimen, found: Assessment) -> tuple[float, int] | None:
@@ -220,20 +235,20 @@ def dose_below_plan(request: HookRequest, chart: Chart, found: Assessment,
         return []  # treatment doses are checked phase by phase (order-treatment-dose)
     lang = request.lang
     out = []
-    for use in drafts(chart, _THERAPEUTIC_OF):
+    for use in drafts(chart, _CLASSED):
         dose = _dose_class(use)
         if dose is None or dose[1] != "prophylactic":
             continue
         drug = dose[0]
         offered: list[dict[str, Any]] = []
         if wanted == "very_high":
-            regimen = _THERAPEUTIC_OF[drug]
+            regimen = _THERAPEUTIC_OF.get(drug, Regimen.LMWH_THERAPEUTIC)
             target = _regimen_dose(regimen, found)
             detail = [msg("order", "below_plan_very_high", points=pts(
                 found.prophylaxis.vte.points if found.prophylaxis else 0)).text(lang)]
             if target is None:
                 detail.append(msg("order", "weight_needed").text(lang))
-            else:
+            elif drug in _THERAPEUTIC_OF:
                 update = update_dose(request, use, target[0], target[1],
                                      _dose_text(regimen, target[0], found),
                                      orders()["medications"][regimen.value]["coding"])

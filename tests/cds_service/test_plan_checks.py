@@ -306,3 +306,18 @@ def test_rivaroxaban_with_no_egfr_on_record_says_adj02_could_not_be_checked(clie
     (card,) = _of(cards, "order-renal")
     assert card["indicator"] == "info"
     assert "ADJ-02" in card["summary"]
+
+
+def test_nadroparin_0_4_ml_once_daily_for_a_cmvt_to_anticoagulate_is_a_prophylactic_dose(client):
+    pid = "calf-ext-nadro"
+    pre = _calf(pid, [finding(pid, f"{pid}-ext", "extension_to_proximal_veins", True)])
+    draft = {"resourceType": "MedicationRequest", "id": "draft-nadro", "status": "draft",
+             "intent": "order", "subject": {"reference": f"Patient/{pid}"},
+             "medicationCodeableConcept": {"text": "那屈肝素钙注射液 0.4ml:4100AXaIU"},
+             "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1,
+                                                          "periodUnit": "d"}},
+                                    "doseAndRate": [{"doseQuantity": {"value": 0.4,
+                                                                      "unit": "mL"}}]}]}
+    (card,) = _cards(client, "order-sign", pid, pre, [draft])
+    assert card_kind(card["uuid"]) == "order-dose-below-plan"
+    assert "CMVT-06" in card["detail"]
