@@ -20,6 +20,7 @@ from flask import Config, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from cds_service import config, feedback_view, openapi, routes, smart, ui
+from cds_service.api import metrics
 from cds_service.config import ConfigError
 from cds_service.errors import CdsError, PayloadTooLarge
 from cds_service.fhir_client import FhirClient
@@ -108,6 +109,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(feedback_view.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
 
     @app.errorhandler(CdsError)
     def _cds_error(error: CdsError) -> tuple[Response, int]:

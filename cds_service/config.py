@@ -52,6 +52,10 @@ DEFAULTS: dict[str, Any] = {
     "TODAY": "",
     # Log each card's summary (off by default: card text can hold patient data).
     "LOG_CARDS": False,
+    # "text", or "json": one JSON object per line (cds_service/logs.py).
+    "LOG_FORMAT": "text",
+    # Bearer token GET /metrics asks for when authentication is on; empty: /metrics is off.
+    "METRICS_TOKEN": "",
 }
 
 MIN_STORE_KEY_CHARS = 32
@@ -170,6 +174,13 @@ def _store_key(value: Any) -> str:
     return text
 
 
+def _log_format(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("text", "json"):
+        raise ValueError(value)
+    return text
+
+
 def _language(value: Any) -> str:
     text = str(value).strip()
     if not text.lower().startswith(("en", "zh")):
@@ -226,4 +237,10 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str, str]] = {
     "TODAY": (_date, "must be a date YYYY-MM-DD", "set e.g. VTE_CDS_TODAY=2026-11-27, or unset it "
               "for today"),
     "LOG_CARDS": (_flag, "must be true or false", "use true or false, or unset it for false"),
+    "LOG_FORMAT": (_log_format, "must be text or json",
+                   "use json for one JSON object per line, or unset it for text"),
+    "METRICS_TOKEN": (_store_key, f"must be at least {MIN_STORE_KEY_CHARS} characters, without "
+                      "spaces around them",
+                      "make one with python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                      ", or unset it to keep /metrics off while authentication is on"),
 }

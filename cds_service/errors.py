@@ -11,7 +11,9 @@
   ``StoreUnavailable`` (503): feedback could not be made durable
 
 Every error becomes ``{"error": <code>, "message": <text>}``; messages never carry request data,
-tokens or patient data. A 401 or 403 also carries an RFC 6750 challenge,
+tokens or patient data. An error may also carry a ``reason``, one word from a closed vocabulary
+that the metrics count refusals and failures by (``cds_service.instruments``); it is not sent.
+A 401 or 403 also carries an RFC 6750 challenge,
 ``WWW-Authenticate: Bearer realm="vte-cds", error="...", error_description="<message>"``, with
 ``invalid_token`` for a refused token (a 401, or a 403 for a ``jku`` outside the allow-list) and
 ``insufficient_scope`` for a call the caller may not make.
@@ -30,9 +32,11 @@ class CdsError(Exception):
     code = "internal_error"
     challenge: str | None = None
 
-    def __init__(self, message: str = "internal error", *, challenge: str | None = None) -> None:
+    def __init__(self, message: str = "internal error", *, challenge: str | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason
         if challenge is not None:
             self.challenge = challenge
 

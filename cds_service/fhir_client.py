@@ -24,6 +24,11 @@
   makes its query incomplete (`Fetched.complete`): what it could not read is unknown, never
   "nothing found".
 - Failures are `PrefetchUnavailable` (412) naming the query and the reason, never the data.
+- Every query is counted once, by resource type and outcome (``vte_cds_fhir_queries_total``):
+  ``ok``, ``incomplete``, ``not_found`` (a read of a resource that does not exist), or what
+  stopped it: ``not_allowed`` (the server is not allow-listed: nothing sent), ``timeout``,
+  ``abandoned`` (the call ended first), ``unreachable``, ``http_error``, ``not_json``,
+  ``wrong_type``, ``too_large``, ``too_many_pages``, ``off_base``.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from urllib3.exceptions import ReadTimeoutError
 
 from cds_service.body import MAX_DEPTH, too_deep
 from cds_service.errors import BadRequest, Forbidden, PrefetchUnavailable
+from cds_service.instruments import FHIR_QUERIES
 
 # FHIR R4 id: https://hl7.org/fhir/R4/datatypes.html#id
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -93,8 +99,12 @@ class _Call:
     def wait(self, what: str) -> float:
         """Seconds the next socket operation may take; 412 when the call is over."""
         left = self.deadline - time.monotonic()
-        if self.abandoned.is_set() or left <= 0:
-            raise PrefetchUnavailable(f"FHIR server timed out for {what} (too slow)")
+        if self.abandoned.is_set():
+            raise PrefetchUnavailable(f"FHIR server timed out for {what} (too slow)",
+                                      reason="abandoned")
+        if left <= 0:
+            raise PrefetchUnavailable(f"FHIR server timed out for {what} (too slow)",
+                                      reason="timeout")
         return min(self.timeout, left)
 
     def take(self, count: int, what: str, keep: bool = True) -> None:
@@ -105,7 +115,7 @@ class _Call:
                 self.bytes_left -= count
         if over:
             raise PrefetchUnavailable(f"FHIR server sent more than {self.max_bytes} bytes for "
-                                      f"{what} (VTE_CDS_FHIR_MAX_BYTES)")
+                                      f"{what} (VTE_CDS_FHIR_MAX_BYTES)", reason="too_large")
 
 
 class FhirClient:
@@ -127,6 +137,8 @@ class FhirClient:
                   queries: Mapping[str, str]) -> dict[str, Fetched]:
         """Run every query against ``base`` in parallel; key -> what it brought."""
         if not self.allowed(base):
+            for query in queries.values():
+                FHIR_QUERIES.labels(_kind(query), "not_allowed").inc()
             raise Forbidden("fhirServer is not in this service's allow-list; nothing was "
                             "fetched")
         base = normalise_base(base)
@@ -150,8 +162,9 @@ class FhirClient:
         try:
             return future.result(timeout=max(0.0, call.deadline - time.monotonic()))
         except FutureTimeout as exc:
+            # the query goes on until its next read, and counts its own outcome then
             raise PrefetchUnavailable(
-                f"FHIR server timed out for {_kind(query)} (too slow)") from exc
+                f"FHIR server timed out for {_kind(query)} (too slow)", reason="timeout") from exc
 
     def _headers(self, token: str | None) -> dict[str, str]:
         headers = {"Accept": "application/fhir+json"}
@@ -167,15 +180,18 @@ class FhirClient:
             response = self.session.get(url, headers=self._headers(token), timeout=wait,
                                         allow_redirects=False, stream=True)
         except requests.Timeout as exc:
-            raise PrefetchUnavailable(f"FHIR server timed out for {what}") from exc
+            raise PrefetchUnavailable(f"FHIR server timed out for {what}",
+                                      reason="timeout") from exc
         except requests.RequestException as exc:
-            raise PrefetchUnavailable(f"FHIR server unreachable for {what}") from exc
+            raise PrefetchUnavailable(f"FHIR server unreachable for {what}",
+                                      reason="unreachable") from exc
         with response:
             if response.status_code == 404 and read:
                 return None  # a read of a resource that does not exist: nothing to map
             if response.status_code != 200:
                 raise PrefetchUnavailable(
-                    f"FHIR server answered {response.status_code} for {what}")
+                    f"FHIR server answered {response.status_code} for {what}",
+                    reason="http_error")
             return _parse(self._body(response, what, call), what)
 
     @staticmethod
@@ -197,22 +213,37 @@ class FhirClient:
                 call.take(len(chunk), what)
                 data += chunk
         except (ReadTimeoutError, TimeoutError) as exc:
-            raise PrefetchUnavailable(f"FHIR server timed out for {what}") from exc
+            raise PrefetchUnavailable(f"FHIR server timed out for {what}",
+                                      reason="timeout") from exc
         except (Urllib3Error, OSError) as exc:  # the connection or the compression broke
-            raise PrefetchUnavailable(f"FHIR server broke off {what}") from exc
+            raise PrefetchUnavailable(f"FHIR server broke off {what}",
+                                      reason="unreachable") from exc
 
     def _query(self, base: str, token: str | None, query: str, call: _Call) -> Fetched:
+        """One query, counted by its outcome."""
         what = _kind(query)
+        try:
+            fetched = self._fetch(base, token, query, call, what)
+        except PrefetchUnavailable as exc:
+            FHIR_QUERIES.labels(what, exc.reason or "failed").inc()
+            raise
+        outcome = "ok" if fetched.complete else "incomplete"
+        FHIR_QUERIES.labels(what, "not_found" if fetched.value is None else outcome).inc()
+        return fetched
+
+    def _fetch(self, base: str, token: str | None, query: str, call: _Call,
+               what: str) -> Fetched:
         url = f"{base}/{query.lstrip('/')}"
         why = off_base(url, base)
         if why is not None:
-            raise PrefetchUnavailable(f"the {what} query would leave the FHIR base URL ({why})")
+            raise PrefetchUnavailable(f"the {what} query would leave the FHIR base URL ({why})",
+                                      reason="off_base")
         if "?" not in query:
             resource = self._get(url, token, f"{what} read", call, read=True)
             if resource is not None and (not isinstance(resource, dict)
                                          or resource.get("resourceType") != what):
                 raise PrefetchUnavailable(f"FHIR server sent {_what_came(resource)} instead of "
-                                          f"a {what} for the {what} read")
+                                          f"a {what} for the {what} read", reason="wrong_type")
             return Fetched(resource)
         return self._search(base, url, token, what, call)
 
@@ -227,7 +258,7 @@ class FhirClient:
             bundle = self._get(url, token, label, call)
             if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
                 raise PrefetchUnavailable(f"FHIR server sent {_what_came(bundle)} instead of a "
-                                          f"Bundle for the {label}")
+                                          f"Bundle for the {label}", reason="wrong_type")
             first = first or bundle
             entry = bundle.get("entry")
             if isinstance(entry, list):
@@ -243,11 +274,11 @@ class FhirClient:
                 break
             if page >= self.max_pages:
                 raise PrefetchUnavailable(f"FHIR server returned more than {self.max_pages} "
-                                          f"pages for {what}")
+                                          f"pages for {what}", reason="too_many_pages")
             why = off_base(link, base)
             if why is not None:
                 raise PrefetchUnavailable(f"FHIR server paged {what} to {why}; the link was not "
-                                          "followed")
+                                          "followed", reason="off_base")
             url, page = link, page + 1
         merged = {**first, "entry": entries, "link": []}
         return Fetched(merged, not problems, tuple(problems))
@@ -257,12 +288,14 @@ def _parse(data: bytes, what: str) -> Any:
     try:
         value = json.loads(data)
     except RecursionError as exc:
-        raise PrefetchUnavailable(f"FHIR server sent JSON nested too deep for {what}") from exc
+        raise PrefetchUnavailable(f"FHIR server sent JSON nested too deep for {what}",
+                                  reason="not_json") from exc
     except ValueError as exc:
-        raise PrefetchUnavailable(f"FHIR server sent no JSON for {what}") from exc
+        raise PrefetchUnavailable(f"FHIR server sent no JSON for {what}",
+                                  reason="not_json") from exc
     if too_deep(value):
         raise PrefetchUnavailable(f"FHIR server sent JSON nested deeper than {MAX_DEPTH} levels "
-                                  f"for {what}")
+                                  f"for {what}", reason="not_json")
     return value
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from cds_service import snooze
+from cds_service.api.metrics import cards_returned
 from cds_service.body import json_object
 from cds_service.errors import BadRequest, NotFound, PrefetchUnavailable, StoreUnavailable
 from cds_service.fhir_client import is_fhir_id
@@ -224,6 +225,7 @@ def call(service_id: str) -> Response:
         raise PrefetchUnavailable("the data for " + ", ".join(got.unread) + " came as a "
                                   "malformed Bundle and could not be read whole, so no card "
                                   "could be decided")
+    cards_returned(service.id, cards)
     log.info("service=%s hookInstance=%s cards=%d ms=%.1f", service.id,
              hook.hook_instance[:40], len(cards), (time.perf_counter() - started) * 1000)
     if current_app.config["LOG_CARDS"]:

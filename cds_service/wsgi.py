@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
+from cds_service import logs
 from cds_service.app import create_app
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+logs.configure(logs.environment_format())
 app = create_app()

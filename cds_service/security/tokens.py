@@ -23,6 +23,10 @@ inlined there or published at the key locations their profile allows.
 ``Authenticator.verify`` runs the checks below in order and stops at the first failure;
 ``check_ehr.py`` runs the same steps one by one to report each of them.
 
+Every refusal carries a ``reason``, the word the metrics count it by: ``missing``, ``malformed``,
+``algorithm``, ``issuer``, ``jku``, ``keys_unavailable``, ``unknown_kid``, ``signature``,
+``claims``, ``audience``, ``subject``, ``expired``, ``not_yet_valid``, ``lifetime``, ``replayed``.
+
 Not covered: a trusted issuer's stolen private key. Tokens never appear in messages or logs.
 """
 
@@ -40,6 +44,7 @@ import jwt
 import requests
 
 from cds_service.errors import Forbidden, Unauthorized
+from cds_service.instruments import AUTH_REFUSALS
 from cds_service.security.issuers import ASYMMETRIC_ALGORITHMS, Issuer, check_unique
 from cds_service.security.keys import (
     DocumentCache,
@@ -154,8 +159,15 @@ class Authenticator:
         """Check an ``Authorization`` header for a call to ``audience`` (the URL called).
 
         Raises Unauthorized for any token problem and Forbidden for a ``jku`` its issuer does not
-        allow.
+        allow; each refusal is counted by its reason (``vte_cds_auth_refusals_total``).
         """
+        try:
+            return self._verify(authorization, audience)
+        except (Unauthorized, Forbidden) as refusal:
+            AUTH_REFUSALS.labels(refusal.reason or "other").inc()
+            raise
+
+    def _verify(self, authorization: str | None, audience: str) -> Claims:
         token = read_token(authorization)
         issuer = self.issuer(token)
         check_header(token, issuer)
@@ -166,13 +178,13 @@ class Authenticator:
         sub = check_subject(payload, issuer)
         jti = payload["jti"]
         if not isinstance(jti, str) or not jti:
-            raise Unauthorized("token lacks jti")
+            raise Unauthorized("token lacks jti", reason="claims")
         tenant = payload.get("tenant")
         if tenant is not None and not isinstance(tenant, str):
-            raise Unauthorized("token tenant must be a string")
+            raise Unauthorized("token tenant must be a string", reason="claims")
         # Last, so that a token refused for another reason does not use up its jti.
         if not self._replays.first_use((payload["iss"], jti), exp + self.leeway, self.clock()):
-            raise Unauthorized("token has already been used")
+            raise Unauthorized("token has already been used", reason="replayed")
         return Claims(iss=payload["iss"], sub=sub, aud=aud, jti=jti, exp=exp, iat=iat,
                       tenant=tenant)
 
@@ -180,7 +192,7 @@ class Authenticator:
         """The configured issuer the token claims to come from (claimed, not yet verified)."""
         issuer = self._issuers.get(token.iss)
         if issuer is None:
-            raise Unauthorized("token issuer is not trusted")
+            raise Unauthorized("token issuer is not trusted", reason="issuer")
         return issuer
 
     def key_locations(self, issuer: Issuer, token: Token) -> tuple[str, ...]:
@@ -188,11 +200,11 @@ class Authenticator:
         refused here, before any request to it."""
         jku = token.jku
         if "jku" in token.header and jku is None:
-            raise Unauthorized("token jku must be a URL")
+            raise Unauthorized("token jku must be a URL", reason="malformed")
         if jku is None:
             if issuer.shape.requires_jku:
                 raise Unauthorized(f"token header lacks jku, which the {issuer.profile} "
-                                   "profile requires")
+                                   "profile requires", reason="jku")
             return issuer.jwks_urls
         if issuer.jwks_urls and jku in issuer.jwks_urls:
             return (jku,)
@@ -202,7 +214,7 @@ class Authenticator:
                                                                             jku):
             return (jku,)
         raise Forbidden("token jku is not a key location allowed for its issuer",
-                        challenge="invalid_token")
+                        challenge="invalid_token", reason="jku")
 
     def listed_key_urls(self, list_url: str, jku: str) -> frozenset[str]:
         """The key URLs the JKU list at ``list_url`` names, fetched again (at most once per
@@ -212,7 +224,7 @@ class Authenticator:
             if jku not in listed:
                 listed = self._jku_lists.get(list_url, max_age=MIN_REFETCH_SECONDS)
         except KeysUnavailableError:
-            raise Unauthorized("issuer key list unavailable") from None
+            raise Unauthorized("issuer key list unavailable", reason="keys_unavailable") from None
         return listed
 
     def key_set(self, url: str, *, refetch: bool = False) -> JwkMap:
@@ -241,8 +253,8 @@ class Authenticator:
                 if found is not None:
                     return found
         if failed:
-            raise Unauthorized("issuer keys unavailable")
-        raise Unauthorized("token signing key is unknown")
+            raise Unauthorized("issuer keys unavailable", reason="keys_unavailable")
+        raise Unauthorized("token signing key is unknown", reason="unknown_kid")
 
     def check_times(self, payload: Mapping[str, Any], issuer: Issuer) -> tuple[float, float]:
         """``exp``, ``iat`` and ``nbf`` against this authenticator's clock, then the token's
@@ -255,48 +267,48 @@ class Authenticator:
 def read_token(authorization: str | None) -> Token:
     """The bearer token of an ``Authorization`` header, its header and its claims, unverified."""
     if authorization is None or not authorization.strip():
-        raise Unauthorized("missing Authorization header")
+        raise Unauthorized("missing Authorization header", reason="missing")
     scheme, _, raw = authorization.strip().partition(" ")
     if scheme.lower() != "bearer":
-        raise Unauthorized("Authorization header must use the Bearer scheme")
+        raise Unauthorized("Authorization header must use the Bearer scheme", reason="malformed")
     raw = raw.strip()
     if not raw or not raw.isascii() or " " in raw or len(raw) > _MAX_TOKEN_CHARS:
-        raise Unauthorized("malformed bearer token")
+        raise Unauthorized("malformed bearer token", reason="malformed")
     # `from None` everywhere below: PyJWT's messages may quote parts of the token.
     try:
         header = jwt.get_unverified_header(raw)
     except jwt.PyJWTError:
-        raise Unauthorized("malformed bearer token") from None
+        raise Unauthorized("malformed bearer token", reason="malformed") from None
     if header.get("alg") not in ASYMMETRIC_ALGORITHMS:
-        raise Unauthorized("token algorithm not allowed")
+        raise Unauthorized("token algorithm not allowed", reason="algorithm")
     try:
         claims = jwt.decode(raw, options={"verify_signature": False})
     except jwt.PyJWTError:
-        raise Unauthorized("malformed bearer token") from None
+        raise Unauthorized("malformed bearer token", reason="malformed") from None
     return Token(raw, header, claims)
 
 
 def check_header(token: Token, issuer: Issuer) -> None:
     """``alg`` among the issuer's algorithms, ``typ`` JWT, a ``kid``."""
     if token.alg not in issuer.algorithms:
-        raise Unauthorized("token algorithm not allowed")
+        raise Unauthorized("token algorithm not allowed", reason="algorithm")
     typ = token.header.get("typ")
     if not isinstance(typ, str) or typ.upper() != "JWT":
-        raise Unauthorized("token typ must be JWT")
+        raise Unauthorized("token typ must be JWT", reason="malformed")
     kid = token.header.get("kid")
     if not isinstance(kid, str) or not kid:
-        raise Unauthorized("token header lacks kid")
+        raise Unauthorized("token header lacks kid", reason="malformed")
 
 
 def verified_payload(token: Token, jwk: Mapping[str, Any], issuer: Issuer) -> dict[str, Any]:
     """The claims, once the signature verifies under ``jwk`` and the required claims are there."""
     alg = token.alg
     if jwk.get("alg", alg) != alg:
-        raise Unauthorized("token algorithm does not match its key")
+        raise Unauthorized("token algorithm does not match its key", reason="algorithm")
     try:
         key = jwt.PyJWK(dict(jwk), algorithm=alg)
     except (jwt.PyJWTError, ValueError, TypeError):
-        raise Unauthorized("token algorithm does not match its key") from None
+        raise Unauthorized("token algorithm does not match its key", reason="algorithm") from None
     required = [*_REQUIRED_CLAIMS, *(["sub"] if issuer.subjects is not None else [])]
     try:
         return jwt.decode(
@@ -317,11 +329,11 @@ def verified_payload(token: Token, jwk: Mapping[str, Any], issuer: Issuer) -> di
             },
         )
     except jwt.InvalidSignatureError:
-        raise Unauthorized("token signature is invalid") from None
+        raise Unauthorized("token signature is invalid", reason="signature") from None
     except jwt.MissingRequiredClaimError as exc:
-        raise Unauthorized(f"token lacks the {exc.claim} claim") from None
+        raise Unauthorized(f"token lacks the {exc.claim} claim", reason="claims") from None
     except jwt.PyJWTError:
-        raise Unauthorized("token is invalid") from None
+        raise Unauthorized("token is invalid", reason="malformed") from None
 
 
 def matching_audience(claimed: object, audience: str) -> str:
@@ -332,16 +344,17 @@ def matching_audience(claimed: object, audience: str) -> str:
             candidate.removesuffix("/") == audience.removesuffix("/")
         ):
             return candidate
-    raise Unauthorized("token audience is not this service")
+    raise Unauthorized("token audience is not this service", reason="audience")
 
 
 def check_subject(payload: Mapping[str, Any], issuer: Issuer) -> str | None:
     """``sub`` as sent; one of the issuer's listed client ids when it lists any."""
     sub = payload.get("sub")
     if sub is not None and not isinstance(sub, str):
-        raise Unauthorized("token sub must be a string")
+        raise Unauthorized("token sub must be a string", reason="claims")
     if issuer.subjects is not None and sub not in issuer.subjects:
-        raise Unauthorized("token sub is not a client id configured for its issuer")
+        raise Unauthorized("token sub is not a client id configured for its issuer",
+                           reason="subject")
     return sub
 
 
@@ -350,24 +363,25 @@ def check_clock(payload: Mapping[str, Any], now: float, leeway: float) -> tuple[
     exp = numeric_date(payload, "exp")
     iat = numeric_date(payload, "iat")
     if exp <= now - leeway:
-        raise Unauthorized("token has expired")
+        raise Unauthorized("token has expired", reason="expired")
     if iat > now + leeway:
-        raise Unauthorized("token is not yet valid (issued in the future)")
+        raise Unauthorized("token is not yet valid (issued in the future)", reason="not_yet_valid")
     if "nbf" in payload and numeric_date(payload, "nbf") > now + leeway:
-        raise Unauthorized("token is not yet valid (nbf)")
+        raise Unauthorized("token is not yet valid (nbf)", reason="not_yet_valid")
     return exp, iat
 
 
 def check_lifetime(exp: float, iat: float, issuer: Issuer) -> None:
     if exp <= iat:
-        raise Unauthorized("token expires before it was issued")
+        raise Unauthorized("token expires before it was issued", reason="lifetime")
     if exp - iat > issuer.max_lifetime_seconds:
-        raise Unauthorized(f"token lifetime exceeds {issuer.max_lifetime_seconds} seconds")
+        raise Unauthorized(f"token lifetime exceeds {issuer.max_lifetime_seconds} seconds",
+                           reason="lifetime")
 
 
 def numeric_date(payload: Mapping[str, Any], claim: str) -> float:
     value = payload[claim]
     # JSON from PyJWT may carry NaN or Infinity, which would slip through every comparison.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise Unauthorized(f"token {claim} must be a number of seconds")
+        raise Unauthorized(f"token {claim} must be a number of seconds", reason="claims")
     return float(value)

@@ -51,6 +51,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cds_service.errors import StoreUnavailable
+from cds_service.instruments import STORE_ERRORS
 
 PG_CONNECT_TIMEOUT_S = 2
 PG_STATEMENT_TIMEOUT_MS = 5000
@@ -84,16 +85,24 @@ def unavailable(exc: Exception, failure: str) -> StoreUnavailable:
     # The class and SQLSTATE say what went wrong; database messages can quote row values.
     _log.warning("store unavailable: %s (sqlstate %s)",
                  type(exc).__name__, getattr(exc, "sqlstate", None))
-    return StoreUnavailable(failure)
+    return _failed(failure, "deadline" if isinstance(exc, _Cut) else "failed")
 
 
 def _closed() -> StoreUnavailable:
-    return StoreUnavailable("the store is closed")
+    return _failed("the store is closed", "closed")
 
 
 def _busy(failure: str) -> StoreUnavailable:
     _log.warning("store unavailable: busy (a transaction has run for over %g s)", STALL_S)
-    return StoreUnavailable(failure)
+    return _failed(failure, "busy")
+
+
+def _failed(failure: str, error: str) -> StoreUnavailable:
+    """The error a caller sees, counted (``vte_cds_store_errors_total``) by its kind: ``failed``
+    (the database refused or could not be reached), ``deadline`` (cut by the watchdog),
+    ``busy`` (behind a stuck transaction), ``closed``."""
+    STORE_ERRORS.labels(error).inc()
+    return StoreUnavailable(failure, reason=error)
 
 
 class _Gate:

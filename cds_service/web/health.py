@@ -4,7 +4,8 @@
 should be sent traffic (readiness: leave it out of the rotation while not). Everything that
 outlives a request is in the store, so an instance that cannot reach the store cannot honour a
 card's link, a SMART session or the replay record: ready means one read of the store answered,
-within the store's own deadline. Not ready is a 503 with the store's error; nothing is written.
+within the store's own deadline. Not ready is a 503 with the store's error, counted
+(``vte_cds_readiness_failures_total``); nothing is written.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 
 from flask import Blueprint, Response, jsonify
 
+from cds_service.errors import StoreUnavailable
+from cds_service.instruments import READINESS_FAILURES
 from cds_service.state import components
 
 bp = Blueprint("health", __name__)
@@ -23,6 +26,10 @@ PROBE_KIND = "readyz"
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    store = components().shared.expiring(NOT_READY)
-    store.get(PROBE_KIND, "probe", now=time.time(), failure=NOT_READY)
+    try:
+        store = components().shared.expiring(NOT_READY)
+        store.get(PROBE_KIND, "probe", now=time.time(), failure=NOT_READY)
+    except StoreUnavailable:
+        READINESS_FAILURES.inc()
+        raise
     return jsonify({"status": "ready"})

@@ -1,16 +1,19 @@
-"""Logs hold the service id, the hook instance, counts and timings: never a token, a patient id,
-a birth date, a name or a lab value.
+"""Logs and metrics hold the service id, the hook instance, counts and timings: never a token, a
+patient id, a birth date, a name or a lab value.
 
 Every logger is captured at DEBUG over a full run of every named scenario through all three
 hooks, the card links, feedback (with a comment naming the patient), /assessments, and the error
 paths (malformed requests, FHIR faults, refused tokens, an unhandled exception), plus Werkzeug's
-request log from a real loopback server. Lab values are nudged to distinctive decimals
+request log from a real loopback server. The full run and the error paths log in JSON
+(``VTE_CDS_LOG_FORMAT=json``, each record formatted as it is written, inside its request), and
+their ``/metrics`` output is searched too. Lab values are nudged to distinctive decimals
 (52 -> 52.000137) so that finding one in a log cannot be a coincidence.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import os
@@ -29,6 +32,7 @@ import responses
 from cryptography.hazmat.primitives.asymmetric import ec
 from werkzeug.serving import make_server
 
+from cds_service.logs import JsonFormatter
 from tests.cds_service.scenarios import SCENARIOS, TODAY
 from tests.reliability.support import SERVICES, closed_port, make_app, scenario_request
 
@@ -62,11 +66,16 @@ def identifying(body: dict) -> tuple[dict, set[str]]:
 def logs(caplog):
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
-    return caplog
+    json_lines = logging.StreamHandler(io.StringIO())
+    json_lines.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(json_lines)
+    caplog.json_lines = json_lines.stream
+    yield caplog
+    logging.getLogger().removeHandler(json_lines)
 
 
 def logged_text(caplog) -> str:
-    lines = []
+    lines = [caplog.json_lines.getvalue()]
     for record in caplog.records:
         lines.append(record.getMessage())
         lines.append(repr(record.args))
@@ -80,6 +89,13 @@ def assert_nothing_secret(caplog, secrets: set[str]) -> None:
     text = logged_text(caplog)
     found = sorted(s for s in secrets if s and s in text)
     assert not found, f"logged: {found}"
+
+
+def assert_metrics_hold_nothing_secret(client, secrets: set[str]) -> None:
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "vte_cds_hook_duration_seconds_count" in text
+    found = sorted(s for s in secrets if s and s in text)
+    assert not found, f"in /metrics: {found}"
 
 
 def ehr_key_and_app(tmp_path):
@@ -101,7 +117,8 @@ def jwt_for(key, path: str, **overrides) -> str:
 
 
 def test_a_full_run_of_every_scenario_logs_no_phi_and_no_token(tmp_path, logs):
-    app = make_app(tmp_path, LOG_CARDS=True, FHIR_ALLOWLIST=FHIR, FHIR_MAX_PAGES=2)
+    app = make_app(tmp_path, LOG_CARDS=True, FHIR_ALLOWLIST=FHIR, FHIR_MAX_PAGES=2,
+                   LOG_FORMAT="json")
     client = app.test_client()
     secrets = {FHIR_TOKEN, COMMENT, "Wang"}
     link_tokens: set[str] = set()
@@ -138,11 +155,14 @@ def test_a_full_run_of_every_scenario_logs_no_phi_and_no_token(tmp_path, logs):
                 bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
                 assert client.post("/assessments", json=bundle).status_code == 200
     assert link_tokens
+    assert '"route": "/assessments/view/<token>", "status": 200' in logs.json_lines.getvalue()
     assert_nothing_secret(logs, secrets | link_tokens)
+    assert_metrics_hold_nothing_secret(client, secrets | link_tokens)
 
 
 def test_error_paths_log_no_phi_and_no_token(tmp_path, logs):
-    app = make_app(tmp_path, FHIR_ALLOWLIST=FHIR, FHIR_MAX_PAGES=2, MAX_BODY_BYTES=200_000)
+    app = make_app(tmp_path, FHIR_ALLOWLIST=FHIR, FHIR_MAX_PAGES=2, MAX_BODY_BYTES=200_000,
+                   LOG_FORMAT="json")
     client = app.test_client()
     body, secrets = identifying(scenario_request("myeloma_on_lenalidomide_dexamethasone",
                                                  "vte-patient-view"))
@@ -212,6 +232,7 @@ def test_error_paths_log_no_phi_and_no_token(tmp_path, logs):
     assert client.post(f"{hook}/feedback", json=wrong).status_code == 400
     assert client.post(f"/assessments?as_of={pid}", json=body).status_code == 400
     assert_nothing_secret(logs, secrets)
+    assert_metrics_hold_nothing_secret(client, secrets)
 
 
 def test_refused_tokens_log_no_token_and_no_phi(tmp_path, logs):
