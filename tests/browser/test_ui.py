@@ -64,6 +64,11 @@ def test_chinese_asks_for_chinese_cards(page, live_url, shot):
     expect(page.locator(".card .summary").first).to_contain_text("High VTE risk (score 10)")
     page.click("#lang-zh")
     expect(page.locator(".card .summary").first).to_contain_text("VTE高危（10分）")
+    detail = page.locator(".card .detail").first  # the short card, Chinese throughout
+    expect(detail.locator("strong").first).to_have_text("VTE高危")
+    expect(detail.locator("strong", has_text="建议")).to_have_count(1)
+    expect(detail).not_to_contain_text("**")
+    expect(detail).not_to_contain_text("Recommended")
     expect(page.locator("table.scores[data-score='mm_vte']")).to_contain_text("免疫调节剂")
     expect(page.locator("#request-json")).to_contain_text('"fhirServer"')
     shot("03-patient-view-zh")
