@@ -7,6 +7,8 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from hooks import cards, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg
 from hooks.chart import Chart, Use
@@ -83,12 +85,36 @@ def update_dose(request: HookRequest, use: Use, mg: float, per_day: int, text: L
     timing.pop("code", None)
     dosage["timing"] = timing
     resource["dosageInstruction"] = [dosage, *(dosages[1:] if isinstance(dosages, list) else [])]
-    try:
-        checked = suggestions.checked(resource)
-    except ValueError:
-        return None  # the draft itself is not valid R4: no update built on it
+    checked = _repaired(resource)
+    if checked is None:
+        return None  # the draft cannot be made valid R4: no update built on it
     label = msg("labels", "update_dose", what=text.en)
     label = Label(label.en, msg("labels", "update_dose", what=text.zh).zh)
     return {"label": label.text(request.lang), "uuid": "", "isRecommended": True,
             "actions": [{"type": "update", "description": label.text(request.lang),
                          "resource": checked}]}
+
+
+_KEPT = frozenset({"resourceType", "id", "status", "intent", "subject",
+                   "medicationCodeableConcept", "dosageInstruction"})
+
+
+def _repaired(resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The updated draft as valid R4, or None. Drafts as real clients send them are not always
+    valid (the CDS Hooks sandbox sends ``category`` as one object, not a list): a single object
+    where R4 wants a list is wrapped; an element that is still invalid is left out of the update
+    (never the order's identity, drug or dose), so the clinician still gets the one click."""
+    for _ in range(3):
+        try:
+            return suggestions.checked(resource)
+        except ValidationError as exc:
+            fields = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
+            if not fields or fields & _KEPT:
+                return None
+            for name in fields:
+                value = resource.get(name)
+                if isinstance(value, Mapping):
+                    resource[name] = [value]
+                else:
+                    resource.pop(name, None)
+    return None

@@ -280,9 +280,7 @@ def _treatment_dose(request: HookRequest, chart: Chart, found: Assessment,
             if matches is not False:
                 continue
             first = now or mine[0]
-            more = len(phases) > 1
-            expected = Label(first.label.en + ("; then …" if more else ""),
-                             first.label.zh + ("；随后…" if more else ""))
+            expected = first.label  # the phase due now; every phase of the drug is in the detail
             label = _fill("treatment_dose", drug=drug_name(use), expected=expected)
             detail = brief.detail(brief.bullets(
                 p.label.text(request.lang) for p in phases if p.drug in use.concepts))

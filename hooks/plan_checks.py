@@ -329,8 +329,7 @@ def second_antithrombotic(request: HookRequest, chart: Chart, found: Assessment,
     for use in drafts(chart, ANTICOAGULANTS):
         if _same_regimen(concepts, set(use.concepts)):
             continue
-        detail = [note[lang[:2]].format(drug=on.text(lang)),
-                  "", *[f"- {u.reference}" for u in running]]
+        detail = [note[lang[:2]].format(drug=on.text(lang))]
         offered = ([suggestions.delete_draft("", use.reference, lang)]
                    if suggestions.deletable(use.reference) else [])
         out.append(make_card("order-second-antithrombotic", request, fill(

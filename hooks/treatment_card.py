@@ -112,8 +112,8 @@ def build(request: HookRequest, chart: Chart, links: Links,
                 continue  # the guideline gives no dose to order (the detail says why)
             order = _first_phase_order(phases[0], request.patient_id, lang) if phases else None
             if order is not None:
-                offered.append(suggestions.create(uuid, Label(phases[0].label.en,
-                                                              phases[0].label.zh),
+                offered.append(suggestions.create(uuid, suggestions.order_words(Label(
+                                                  phases[0].label.en, phases[0].label.zh)),
                                                   order, lang, recommended=not offered))
     indicator = "info" if anticoagulated else "warning"
     return cards.card(uuid, label, indicator, detail, "mm_treatment", "vte-treatment", lang,

@@ -321,3 +321,34 @@ def test_nadroparin_0_4_ml_once_daily_for_a_cmvt_to_anticoagulate_is_a_prophylac
     (card,) = _cards(client, "order-sign", pid, pre, [draft])
     assert card_kind(card["uuid"]) == "order-dose-below-plan"
     assert "CMVT-06" in card["detail"]
+
+
+def test_the_cds_hooks_sandbox_draft_gets_its_update_although_its_category_is_not_a_list(client):
+    """The real sandbox drafts MedicationRequests with ``category`` as one object (not R4) and a
+    dose of 1 {pill}; captured from it driving this service. The update is still offered."""
+    pid = "trt-sandbox"
+    draft = {"resourceType": "MedicationRequest", "id": "request-123", "status": "draft",
+             "subject": {"reference": f"Patient/{pid}"}, "authoredOn": "2026-11-27",
+             "intent": "order",
+             "dosageInstruction": [{"timing": {"repeat": {"frequency": 1, "period": 1,
+                                                          "periodUnit": "d"}},
+                                    "doseAndRate": [{"doseQuantity": {
+                                        "value": 1, "system": "http://unitsofmeasure.org",
+                                        "code": "{pill}"}}]}],
+             "dispenseRequest": {"expectedSupplyDuration": {
+                 "value": 30, "unit": "days", "system": "http://unitsofmeasure.org",
+                 "code": "d"}},
+             "category": {"coding": [{
+                 "system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+                 "code": "community"}]},
+             "medicationCodeableConcept": {"text": "rivaroxaban 10 MG Oral Tablet", "coding": [{
+                 "display": "rivaroxaban 10 MG Oral Tablet",
+                 "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1114198"}]}}
+    (card,) = _of(_cards(client, "order-select", pid, _treated(pid, []), [draft]),
+                  "order-treatment-dose")
+    updated = _update(card)
+    assert updated["id"] == "request-123"
+    assert _dose(updated) == (15, 2)
+    assert isinstance(updated["category"], list)
+    assert updated["dispenseRequest"] == draft["dispenseRequest"]
+    assert card["summary"].endswith("Rivaroxaban 15 mg twice daily for 3 weeks")
