@@ -21,13 +21,16 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from importlib import resources
 from typing import Any, TextIO
 
-from cds_service import config
+from cds_service import config, logs
 from cds_service.config import ConfigError
 from hooks.words import english
 from vte_rules.facts import FactError, facts_from_json
@@ -127,6 +130,9 @@ def _demo(out: TextIO) -> int:
     return 0
 
 
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
 def port_problem(host: str, port: int) -> str | None:
     """Why the service could not listen on ``host:port``, or None if it can."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -140,7 +146,36 @@ def port_problem(host: str, port: int) -> str | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from cds_service.app import check_settings, create_app
+    if args.dev:
+        from cds_service.app import check_settings, create_app
+
+        check_settings()
+        sys.stderr.write("vte-cds: Flask development server, for development only\n")
+        create_app().run(host=args.host, port=args.port)
+        return 0
+    # Every worker writes its metrics to files here and /metrics adds them up. Set before
+    # anything imports prometheus_client, which chooses where values live when it is imported;
+    # the workers, forked from this process, inherit the choice. A new folder per run: the
+    # files of an earlier run would add its counts to this one's.
+    metrics_dir = tempfile.mkdtemp(prefix="vte-cds-metrics-")
+    before = os.environ.get(MULTIPROC_DIR)
+    os.environ[MULTIPROC_DIR] = metrics_dir
+    master = os.getpid()
+    try:
+        return _gunicorn(args)
+    finally:
+        # gunicorn's workers return through here too (they are forked inside run()): only the
+        # process that made the folder removes it
+        if os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            if before is None:
+                del os.environ[MULTIPROC_DIR]
+            else:
+                os.environ[MULTIPROC_DIR] = before
+
+
+def _gunicorn(args: argparse.Namespace) -> int:
+    from cds_service.app import check_settings
 
     # Here, in the one process: gunicorn's workers would each print a traceback instead.
     check_settings()
@@ -148,21 +183,21 @@ def _serve(args: argparse.Namespace) -> int:
     if problem is not None:
         sys.stderr.write(f"vte-cds: {problem}\n")
         return 2
-    if args.dev:
-        sys.stderr.write("vte-cds: Flask development server, for development only\n")
-        create_app().run(host=args.host, port=args.port)
-        return 0
     from gunicorn.app.wsgiapp import run
 
     # The worker reads each request whole, with header and body deadlines, before a thread
     # takes it (cds_service/worker.py): slow clients cannot hold the threads. It serves as many
     # connections as worker-connections allows and keeps them: a small limit spreads keep-alive
     # clients over the workers instead of one taking all.
-    sys.argv = ["gunicorn", "--bind", f"{args.host}:{args.port}", "--workers",
-                str(args.workers), "--threads", str(args.threads), "--worker-class",
-                "cds_service.worker.GuardedThreadWorker", "--worker-connections",
-                str(args.threads * 4), "cds_service.wsgi:app"]
-    if args.access_log:
+    sys.argv = ["gunicorn", "--config", "python:cds_service.gunicorn_config", "--bind",
+                f"{args.host}:{args.port}", "--workers", str(args.workers), "--threads",
+                str(args.threads), "--worker-class", "cds_service.worker.GuardedThreadWorker",
+                "--worker-connections", str(args.threads * 4), "cds_service.wsgi:app"]
+    if logs.environment_format() == "json":
+        # gunicorn's lines in JSON too; the application writes one line per request itself
+        # (method, route rule, status, ms), so gunicorn's access log is not added
+        sys.argv[1:1] = ["--logger-class", "cds_service.gunicorn_config.JsonLogger"]
+    elif args.access_log:
         # the route, not the path: a path can hold a card link's token
         sys.argv[1:1] = ["--access-logfile", "-", "--access-logformat",
                          '%(h)s %(m)s %({x-vte-route}o)s %(s)s %(b)s %(M)sms']

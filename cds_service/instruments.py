@@ -14,11 +14,11 @@ family                                 type       labels
 ``vte_cds_readiness_failures_total``   counter    (none)
 =====================================  =========  ==========================================
 
-Every label holds a word from a closed vocabulary: a method from ``METHODS`` (else ``other``), the
-route rule (``/assessments/view/<token>``, never the path), an HTTP status, a service id from the
-registry, a card kind and indicator, a FHIR resource type from the services' prefetch templates,
-and the outcome, reason and error words written where they are counted. Never a patient id, a
-hook instance, a token or a URL.
+Every label holds a word from a closed vocabulary: a method from ``cds_service.logs.METHODS``
+(else ``other``), the route rule (``/assessments/view/<token>``, never the path), an HTTP status,
+a service id from the registry, a card kind and indicator, a FHIR resource type from the services'
+prefetch templates, and the outcome, reason and error words written where they are counted.
+Never a patient id, a hook instance, a token or a URL.
 
 Under ``vte-cds serve`` each gunicorn worker writes its values to files in the folder
 ``PROMETHEUS_MULTIPROC_DIR`` names (prometheus-client's multiprocess mode; ``serve`` makes one per
@@ -30,6 +30,8 @@ a worker that ended off, ``cds_service.gunicorn_config``). Elsewhere (the Flask 
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -38,12 +40,12 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-# The methods a label may name; any other token a client sends is counted as "other".
-METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 # Seconds: a hook answered from its prefetch takes milliseconds, one that fetches from the FHIR
 # server up to 1.5 x VTE_CDS_FHIR_TIMEOUT.
 HOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+# Where every worker's values are, or None: prometheus-client chose when it was imported (now).
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 # Each counter's "_created" series would double the output; multiprocess mode has none anyway.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry()
@@ -73,7 +75,3 @@ STORE_ERRORS = Counter(
 READINESS_FAILURES = Counter(
     "vte_cds_readiness_failures", "GET /readyz answered 503: the store could not answer",
     registry=REGISTRY)
-
-
-def method_label(method: str) -> str:
-    return method if method in METHODS else "other"

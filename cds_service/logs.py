@@ -24,9 +24,9 @@ from typing import Any
 
 from flask import has_request_context, request
 
-from cds_service.instruments import method_label
-
 FORMATS = ("text", "json")
+# The methods a log line or a metric label may name; any other token a client sends is "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 REQUEST_LOGGER = "vte_cds.request"
 
@@ -54,6 +54,10 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             doc["exception"] = record.exc_info[0].__name__
         return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
 
 
 def formatter(log_format: str) -> logging.Formatter:

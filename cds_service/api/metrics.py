@@ -19,7 +19,6 @@ multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``); otherwise it shows this proces
 from __future__ import annotations
 
 import hmac
-import os
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -68,8 +67,7 @@ def _finish(response: Response) -> Response:
     seconds = time.perf_counter() - started
     status = response.status_code
     route = request.url_rule.rule if request.url_rule else "unmatched"
-    instruments.HTTP_REQUESTS.labels(instruments.method_label(request.method), route,
-                                     str(status)).inc()
+    instruments.HTTP_REQUESTS.labels(logs.method_label(request.method), route, str(status)).inc()
     if request.endpoint == HOOK_ENDPOINT:
         service_id = (request.view_args or {}).get("service_id")
         if service_id in SERVICES:  # an unknown id is not a label: it could be anything
@@ -100,9 +98,10 @@ def _check_access() -> None:
 
 
 def _registry() -> CollectorRegistry:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if instruments.MULTIPROCESS_DIR is not None:
         every_worker = CollectorRegistry()
-        MultiProcessCollector(every_worker)  # type: ignore[no-untyped-call]
+        MultiProcessCollector(  # type: ignore[no-untyped-call]
+            every_worker, path=instruments.MULTIPROCESS_DIR)
         return every_worker
     return instruments.REGISTRY
 
