@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python -m bench.fetch [--calls 10 --delay-ms 50]``.
 
 The myeloma scenario's resources are loaded into an embedded sekmet-fhir server
-(cds_service/embedded_fhir.py). Between the service and sekmet sits a counting reverse proxy on
+(cds_service/fhir/embedded.py). Between the service and sekmet sits a counting reverse proxy on
 127.0.0.1 (a ThreadingHTTPServer in this process) that forwards each GET, records its start and
 end, and can add an artificial delay per request. The service (gunicorn, ``vte-cds serve``) has
 only the proxy in its allow-list. ``POST /cds-services/vte-patient-view`` is then called with
@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.serving import LOOPBACK, Gunicorn, post_json, print_table, service_env
-from cds_service.embedded_fhir import FhirServer
+from cds_service.fhir.embedded import FhirServer
 from tests.cds_service.scenarios import myeloma_on_lenalidomide_dexamethasone
 
 PATH = "/cds-services/vte-patient-view"

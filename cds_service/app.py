@@ -19,11 +19,11 @@ import requests
 from flask import Config, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from cds_service import config, feedback_view, openapi, routes, smart, ui
-from cds_service.api import metrics
+from cds_service import config
+from cds_service.api import metrics, openapi, routes
 from cds_service.config import ConfigError
 from cds_service.errors import CdsError, PayloadTooLarge
-from cds_service.fhir_client import FhirClient
+from cds_service.fhir.client import FhirClient
 from cds_service.security.issuers import Issuer, issuers_from_config
 from cds_service.security.tokens import Authenticator
 from cds_service.state import Components
@@ -32,7 +32,7 @@ from cds_service.storage.replays import StoreReplays
 from cds_service.storage.sessions import SmartSessions
 from cds_service.storage.shared import SharedStore
 from cds_service.storage.snoozes import Snoozes
-from cds_service.web import health
+from cds_service.web import feedback_view, health, smart, ui
 from vte_rules.startup import check_all
 
 log = logging.getLogger("vte_cds")
@@ -95,7 +95,7 @@ def _error_response(error: CdsError) -> tuple[Response, int]:
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, template_folder="web/templates")
     config.load(app.config, test_config)
     config.check(app.config)
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]

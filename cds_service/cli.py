@@ -221,7 +221,7 @@ def _load_fhir(url: str, out: TextIO) -> int:
 
 
 def _feedback_report(out: TextIO) -> int:
-    from cds_service.feedback import open_store
+    from cds_service.storage.feedback import open_store
 
     settings = config.environment()
     config.check(settings, ["DATABASE_URL"])

@@ -40,7 +40,7 @@ def _wait(url: str, timeout: float, service: subprocess.Popen[bytes]) -> bool:
 def run(port: int, workdir: str | None, out: TextIO) -> int:
     from cds_service.app import check_settings
     from cds_service.cli import port_problem
-    from cds_service.embedded_fhir import FhirServer, sekmet_problem
+    from cds_service.fhir.embedded import FhirServer, sekmet_problem
     from cds_service.synthetic.loader import load_into
 
     def _stop(signum: int, frame: object) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import current_app
 
-from cds_service.fhir_client import FhirClient
+from cds_service.fhir.client import FhirClient
 from cds_service.security.tokens import Authenticator
 from cds_service.storage.links import AssessmentLinks
 from cds_service.storage.sessions import SmartSessions

@@ -2,7 +2,7 @@
 
 ``page(document, lang)`` turns the assessment document (``hooks.chart.document``, the one JSON
 shape the card, the link and ``POST /assessments`` share) into a `Page`: every text resolved in
-one language, nothing recomputed. The web layer renders it as HTML (cds_service/templates).
+one language, nothing recomputed. The web layer renders it as HTML (cds_service/web/templates).
 
 Text comes from three places: the document's own ``{"en", "zh"}`` labels (doses, reasons,
 durations, item labels), the tier and factor labels of the clinical tables (looked up by the

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cds_service import cli
-from cds_service.embedded_fhir import free_loopback_port
+from cds_service.fhir.embedded import free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = "cds_service.worker.GuardedThreadWorker"

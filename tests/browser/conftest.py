@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from cds_service import ui
 from cds_service.app import create_app
+from cds_service.web import ui
 from tests.cds_service.scenarios import TODAY, myeloma_on_lenalidomide_dexamethasone
 from tests.integration.conftest import fhir_server  # noqa: F401  (the session's FHIR server)
 

@@ -17,8 +17,8 @@ from flask import Flask, Response, jsonify, request
 from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
-from cds_service import feedback_view, smart, ui
 from cds_service.app import create_app
+from cds_service.web import feedback_view, smart, ui
 from tests.browser.conftest import base_config
 from tests.cds_service.test_smart_api import smart_resources
 

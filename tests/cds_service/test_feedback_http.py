@@ -50,7 +50,7 @@ def outcome(card, accepted=True, when="2026-11-27T09:15:00+08:00"):
 
 
 def report(app):
-    from cds_service.feedback import open_store
+    from cds_service.storage.feedback import open_store
 
     with open_store(app.config["DATABASE_URL"]) as store:
         return store.report()

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 from cds_service.errors import BadRequest, StoreUnavailable
-from cds_service.feedback import (
+from cds_service.storage.feedback import (
     FeedbackEntry,
     OverrideReason,
     ReportRow,
@@ -295,7 +295,7 @@ def test_feedback_survives_closing_and_reopening_the_store(store_url):
 
 CRASH_AFTER_RECORD = """
 import json, os, signal, sys
-from cds_service.feedback import open_store, parse_feedback
+from cds_service.storage.feedback import open_store, parse_feedback
 store = open_store(sys.argv[1])
 print(store.record(sys.argv[2], parse_feedback(json.loads(sys.argv[3]))), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)

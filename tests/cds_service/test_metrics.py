@@ -293,7 +293,7 @@ def _reasons(path: Path, error_names: set[str]) -> list[tuple[int, str | None]]:
      {"missing", "malformed", "algorithm", "issuer", "jku", "keys_unavailable", "unknown_kid",
       "signature", "claims", "audience", "subject", "expired", "not_yet_valid", "lifetime",
       "replayed"}),
-    ("cds_service/fhir_client.py", {"PrefetchUnavailable"},
+    ("cds_service/fhir/client.py", {"PrefetchUnavailable"},
      {"timeout", "abandoned", "unreachable", "http_error", "not_json", "wrong_type",
       "too_large", "too_many_pages", "off_base"}),
 ])

@@ -1,12 +1,12 @@
 """Where a request ends, as the serving worker finds it before handing the request to a thread
 (cds_service/worker.py `Framing`), byte by byte as slow clients send it; and which URLs may carry
-the EHR's FHIR token (cds_service/fhir_client.py `off_base`, `is_fhir_id`)."""
+the EHR's FHIR token (cds_service/fhir/client.py `off_base`, `is_fhir_id`)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cds_service.fhir_client import is_fhir_id, off_base
+from cds_service.fhir.client import is_fhir_id, off_base
 from cds_service.worker import Framing
 
 HEAD = b"POST /cds-services/vte-patient-view HTTP/1.1\r\nHost: x\r\n"

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.embedded_fhir import free_loopback_port
+from cds_service.fhir.embedded import free_loopback_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "patient-view-myeloma-rd.json"
 ISSUER = "https://ehr.example.org"

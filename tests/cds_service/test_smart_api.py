@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from cds_service import feedback_view, smart
 from cds_service.app import create_app
+from cds_service.web import feedback_view, smart
 from tests.cds_service.scenarios import TODAY, myeloma_on_lenalidomide_dexamethasone
 
 FHIR = "https://fhir.example/r4"

@@ -1,7 +1,7 @@
-"""The embedded FHIR server for integration tests (the code lives in cds_service.embedded_fhir,
+"""The embedded FHIR server for integration tests (the code lives in cds_service.fhir.embedded,
 which ``vte-cds demo`` uses too)."""
 
-from cds_service.embedded_fhir import (
+from cds_service.fhir.embedded import (
     DISTRIBUTION,
     LOOPBACK,
     MAX_PAGES,

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 
-from cds_service.embedded_fhir import free_loopback_port
+from cds_service.fhir.embedded import free_loopback_port
 
 
 def test_demo_serves_cards_for_the_loaded_patients_and_stops_cleanly(tmp_path):

@@ -2,8 +2,8 @@
 operation, positive and negative examples, over WSGI (no socket). Checks: no 5xx, every status
 and content type documented, every response body valid against its schema.
 
-The document is cds_service/openapi.json, served by cds_service.openapi.bp; a route or response
-that drifts from it fails here.
+The document is cds_service/api/openapi.json, served by cds_service.api.openapi.bp; a route or
+response that drifts from it fails here.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ GET /feedback-view/data   the same figures as JSON, from ``FeedbackStore.report(
 The page itself holds no data. The data answers only when the service runs with
 ``VTE_CDS_AUTH=off``, or to ``Authorization: Bearer <VTE_CDS_FEEDBACK_VIEW_TOKEN>``; with AUTH on
 and no token configured the view is off (403). Only counts leave the store: feedback holds no
-patient data (see cds_service/feedback.py).
+patient data (see cds_service/storage/feedback.py).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from cds_service import feedback as store_module
 from cds_service.errors import Forbidden, Unauthorized
-from cds_service.pages import static_page
 from cds_service.state import components
+from cds_service.storage import feedback as store_module
+from cds_service.web.pages import static_page
 from hooks.cards import override_reasons
 
 bp = Blueprint("feedback_view", __name__, static_folder="static/feedback",

@@ -20,11 +20,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from cds_service import snooze
+from cds_service.api import snooze
+from cds_service.api.body import json_object
 from cds_service.api.metrics import cards_returned
-from cds_service.body import json_object
 from cds_service.errors import BadRequest, NotFound, PrefetchUnavailable, StoreUnavailable
-from cds_service.fhir_client import is_fhir_id
+from cds_service.fhir.client import is_fhir_id
 from cds_service.state import components
 from cds_service.storage.database import STALL_S
 from cds_service.web import assessment as assessment_page
@@ -236,7 +236,7 @@ def call(service_id: str) -> Response:
 
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
-    from cds_service import feedback as store_module
+    from cds_service.storage import feedback as store_module
 
     service = _service(service_id)
     _authenticate()

@@ -23,8 +23,8 @@ from flask import Blueprint, Response, current_app, jsonify
 from flask.blueprints import BlueprintSetupState
 
 from cds_service.errors import Forbidden, NotFound, UpstreamError
-from cds_service.fhir_client import normalise_base
-from cds_service.pages import static_page
+from cds_service.fhir.client import normalise_base
+from cds_service.web.pages import static_page
 
 bp = Blueprint("ui", __name__, static_folder="static", static_url_path="/ui/static")
 

@@ -48,9 +48,9 @@ import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
-from cds_service.body import MAX_DEPTH, too_deep
 from cds_service.errors import BadRequest, Forbidden, PrefetchUnavailable
 from cds_service.instruments import FHIR_QUERIES
+from cds_service.json_depth import MAX_DEPTH, too_deep
 
 # FHIR R4 id: https://hl7.org/fhir/R4/datatypes.html#id
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")

@@ -57,11 +57,11 @@ from flask.blueprints import BlueprintSetupState
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
-from cds_service.body import json_object
+from cds_service.api.body import json_object
 from cds_service.errors import BadRequest, Forbidden, NotFound, StoreUnavailable, UpstreamError
-from cds_service.fhir_client import normalise_base
+from cds_service.fhir.client import normalise_base
 from cds_service.state import components
-from cds_service.ui import patient_rows
+from cds_service.web.ui import patient_rows
 from fhir_mappers.chart import map_chart
 from fhir_mappers.model import MappedChart
 from hooks import words

@@ -19,8 +19,10 @@ from typing import Any
 from flask import current_app, request
 
 from cds_service.errors import BadRequest, PayloadTooLarge
+from cds_service.json_depth import MAX_DEPTH, too_deep
 
-MAX_DEPTH = 64
+__all__ = ["MAX_DEPTH", "json_object", "raw", "too_deep"]
+
 CHUNK_BYTES = 65536
 
 
@@ -40,20 +42,6 @@ def raw() -> bytes:
         if len(data) > limit:
             raise PayloadTooLarge(f"request body over {limit} bytes")
     return bytes(data)
-
-
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether JSON nests deeper than ``limit`` (iterative: no recursion on hostile input)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
-    return False
 
 
 def json_object() -> dict[str, Any]:
