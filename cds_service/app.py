@@ -20,7 +20,7 @@ from flask import Config, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from cds_service import config
-from cds_service.api import metrics, openapi, routes
+from cds_service.api import health, metrics, openapi, routes
 from cds_service.config import ConfigError
 from cds_service.errors import CdsError, PayloadTooLarge
 from cds_service.fhir.client import FhirClient
@@ -32,7 +32,7 @@ from cds_service.storage.replays import StoreReplays
 from cds_service.storage.sessions import SmartSessions
 from cds_service.storage.shared import SharedStore
 from cds_service.storage.snoozes import Snoozes
-from cds_service.web import feedback_view, health, smart, ui
+from cds_service.web import feedback_view, smart, ui
 from vte_rules.startup import check_all
 
 log = logging.getLogger("vte_cds")

@@ -25,7 +25,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 CALLS = {"operations": set(), "cases": 0}
 OPERATIONS = {"GET /cds-services", "POST /cds-services/{id}", "POST /cds-services/{id}/feedback",
               "POST /assessments", "GET /assessments/view/{token}", "GET /healthz",
-              "GET /openapi.json"}
+              "GET /openapi.json", "GET /readyz", "GET /metrics"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_the_document_is_served_and_describes_every_route(api_app):
                                                                                "{token}")
               for rule in api_app.url_map.iter_rules()
               for method in rule.methods - {"HEAD", "OPTIONS"}
-              if rule.endpoint.split(".")[0] in ("cds", "openapi")}
+              if rule.endpoint.split(".")[0] in ("cds", "openapi", "health", "metrics")}
     assert served == OPERATIONS
 
 
