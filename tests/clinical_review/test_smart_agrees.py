@@ -47,3 +47,46 @@ def test_the_smart_app_and_the_assessment_api_agree(path: Path, tmp_path: Path) 
     assert smart["scores"]  # Wells DVT and PE at least: the app assessed something
     assert _plans(smart) == _plans(api)
     assert _categories(smart) == _categories(api)
+<<<<<<< HEAD
+=======
+
+
+SYNTHETIC_DAY = "2026-11-27"  # the synthetic patients' evaluation date (docs/synthetic-patients.md)
+
+
+def _synthetic() -> list[Any]:
+    from cds_service.synthetic.loader import bundles
+
+    return [pytest.param(bundle, id=sid) for sid, bundle in bundles().items()]
+
+
+@pytest.mark.parametrize("bundle", _synthetic())
+def test_card_link_assessment_api_and_smart_app_agree_on_every_synthetic_patient(
+        bundle: dict[str, Any], tmp_path: Path) -> None:
+    resources = [e["resource"] for e in bundle["entry"]]
+    case = {"id": resources[0]["id"], "hook": "patient-view", "as_of": SYNTHETIC_DAY,
+            "resources": resources}
+    app = create_app({"AUTH": "off", "TODAY": SYNTHETIC_DAY, "PUBLIC_URL": "https://cds.example",
+                      "DATABASE_URL": f"sqlite:///{tmp_path}/store.db", "FHIR_ALLOWLIST": FHIR,
+                      "UI_FHIR_URL": FHIR, "SMART_SECRET_KEY": "test-secret"})
+    client = app.test_client()
+    body = request_for(case)
+    api = client.post(f"/assessments?as_of={SYNTHETIC_DAY}", json=body).json
+    cards = client.post("/cds-services/vte-patient-view", json=body).json["cards"]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        serve_fhir(mock, FHIR, resources)
+        smart = client.post("/smart/api/assess", json={"patient": resources[0]["id"]}).get_json()
+    assert _plans(smart) == _plans(api)
+    assert _categories(smart) == _categories(api)
+    plan_of_kind = {"mm-prophylaxis": "prophylaxis", "vte-treatment": "treatment",
+                    "cmvt": "cmvt"}
+    for card in cards:
+        ext = card["extension"]["vte-cds"]
+        link = next(x["url"] for x in card["links"] if x["type"] == "absolute")
+        page = client.get(link.replace("https://cds.example", ""),
+                          headers={"Accept": "application/json"}).json
+        assert _plans(page) == _plans(api)
+        rec = api["recommendations"][plan_of_kind[ext["kind"]]]
+        assert ext["recommendation"]["regimen"] == rec["regimen"]
+        assert ext["recommendation"]["options"] == [o["regimen"] for o in rec["options"]]
+>>>>>>> 03af31a (wip)
