@@ -47,8 +47,6 @@ def test_the_smart_app_and_the_assessment_api_agree(path: Path, tmp_path: Path) 
     assert smart["scores"]  # Wells DVT and PE at least: the app assessed something
     assert _plans(smart) == _plans(api)
     assert _categories(smart) == _categories(api)
-<<<<<<< HEAD
-=======
 
 
 SYNTHETIC_DAY = "2026-11-27"  # the synthetic patients' evaluation date (docs/synthetic-patients.md)
@@ -89,4 +87,3 @@ def test_card_link_assessment_api_and_smart_app_agree_on_every_synthetic_patient
         rec = api["recommendations"][plan_of_kind[ext["kind"]]]
         assert ext["recommendation"]["regimen"] == rec["regimen"]
         assert ext["recommendation"]["options"] == [o["regimen"] for o in rec["options"]]
->>>>>>> 03af31a (wip)
