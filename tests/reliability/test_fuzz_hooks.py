@@ -110,7 +110,9 @@ def mutate(data: st.DataObject, doc: dict[str, Any], count: int) -> dict[str, An
         if operation == "drop":
             del parent[key]
         elif operation == "replace":
-            parent[key] = data.draw(HOSTILE, label="value")
+            # a copy: HOSTILE's lists and objects are shared, and a later mutation of the value
+            # would change what the strategy draws next (Hypothesis then calls it flaky)
+            parent[key] = copy.deepcopy(data.draw(HOSTILE, label="value"))
         elif operation == "resource_type":
             resource_type = data.draw(st.sampled_from(FHIR_TYPES), label="type")
             if isinstance(parent[key], dict):
