@@ -2,8 +2,9 @@
 
 ``POST /cds-services/<service_id>`` reads the body, parses it with ``json.loads`` (as the service's
 ``_body()`` does) and answers a fixed small JSON. ``GET /healthz`` answers 200. bench/http_load.py
-serves it with gunicorn exactly as ``vte-cds serve`` serves the real service (same workers,
-threads, access log), so the throughput ratio isolates what the service does per request.
+serves it with the gunicorn command line ``vte-cds serve`` runs (``cds_service.cli.gunicorn_argv``:
+the same worker class, workers, threads and worker connections, no access log), so the ratios
+isolate what the service does per request.
 """
 
 from __future__ import annotations

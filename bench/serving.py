@@ -2,10 +2,11 @@
 
 ``Gunicorn("service" | "bare", workers=, threads=, env=)`` starts either the real service
 (``python -m cds_service.cli serve ...``, i.e. ``vte-cds serve``) or bench/bare_app.py with the
-very same gunicorn arguments, on a free 127.0.0.1 port, waits (bounded) for ``GET /healthz`` to
-answer 200 and records how long that took. ``stop()`` ends it (SIGINT, then SIGKILL to its own
-process group after a bound), and is called by ``__exit__`` and at interpreter exit, so no
-benchmark leaves a server behind. Only 127.0.0.1 is ever contacted.
+very same gunicorn arguments (``cds_service.cli.gunicorn_argv``: configuration module, worker
+class, worker connections, no access log), on a free 127.0.0.1 port, waits (bounded) for
+``GET /healthz`` to answer 200 and records how long that took. ``stop()`` ends it (SIGINT, then
+SIGKILL to its own process group after a bound), and is called by ``__exit__`` and at
+interpreter exit, so no benchmark leaves a server behind. Only 127.0.0.1 is ever contacted.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from cds_service.cli import gunicorn_argv
+
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 TODAY = "2026-11-27"
 READY_TIMEOUT = 60.0  # seconds for /healthz to answer 200
 STOP_TIMEOUT = 10.0  # seconds between SIGINT and SIGKILL
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-# Exactly what cds_service/cli.py `_serve` passes to gunicorn (besides bind, workers, threads).
-ACCESS_LOG = ["--access-logfile", "-", "--access-logformat", '%(h)s "%(r)s" %(s)s %(b)s %(M)sms']
 
 
 def _detach() -> None:
@@ -144,9 +145,9 @@ class Gunicorn:
                  "--threads", str(self.threads)]
         if self.app == "service":
             return [sys.executable, "-m", "cds_service.cli", "serve", *where]
-        return [sys.executable, "-m", "gunicorn", "--bind", f"{LOOPBACK}:{self.port}",
-                "--workers", str(self.workers), "--threads", str(self.threads), *ACCESS_LOG,
-                "bench.bare_app:app"]
+        argv = gunicorn_argv(LOOPBACK, self.port, self.workers, self.threads,
+                             app="bench.bare_app:app")
+        return [sys.executable, "-m", *argv]
 
     def start(self) -> Gunicorn:
         self.port = free_port()

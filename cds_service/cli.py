@@ -174,6 +174,32 @@ def _serve(args: argparse.Namespace) -> int:
                 os.environ[MULTIPROC_DIR] = before
 
 
+WSGI_APP = "cds_service.wsgi:app"
+
+
+def gunicorn_argv(host: str, port: int, workers: int, threads: int, access_log: bool = False,
+                  app: str = WSGI_APP) -> list[str]:
+    """The gunicorn command line ``vte-cds serve`` runs (bench/ serves its baseline app with the
+    same one, ``app`` aside, so that the two are measured alike)."""
+    # The worker reads each request whole, with header and body deadlines, before a thread
+    # takes it (cds_service/worker.py): slow clients cannot hold the threads. It serves as many
+    # connections as worker-connections allows and keeps them: a small limit spreads keep-alive
+    # clients over the workers instead of one taking all.
+    argv = ["gunicorn", "--config", "python:cds_service.gunicorn_config", "--bind",
+            f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
+            "--worker-class", "cds_service.worker.GuardedThreadWorker", "--worker-connections",
+            str(threads * 4), app]
+    if logs.environment_format() == "json":
+        # gunicorn's lines in JSON too; the application writes one line per request itself
+        # (method, route rule, status, ms), so gunicorn's access log is not added
+        argv[1:1] = ["--logger-class", "cds_service.gunicorn_config.JsonLogger"]
+    elif access_log:
+        # the route, not the path: a path can hold a card link's token
+        argv[1:1] = ["--access-logfile", "-", "--access-logformat",
+                     '%(h)s %(m)s %({x-vte-route}o)s %(s)s %(b)s %(M)sms']
+    return argv
+
+
 def _gunicorn(args: argparse.Namespace) -> int:
     from cds_service.app import check_settings
 
@@ -185,22 +211,7 @@ def _gunicorn(args: argparse.Namespace) -> int:
         return 2
     from gunicorn.app.wsgiapp import run
 
-    # The worker reads each request whole, with header and body deadlines, before a thread
-    # takes it (cds_service/worker.py): slow clients cannot hold the threads. It serves as many
-    # connections as worker-connections allows and keeps them: a small limit spreads keep-alive
-    # clients over the workers instead of one taking all.
-    sys.argv = ["gunicorn", "--config", "python:cds_service.gunicorn_config", "--bind",
-                f"{args.host}:{args.port}", "--workers", str(args.workers), "--threads",
-                str(args.threads), "--worker-class", "cds_service.worker.GuardedThreadWorker",
-                "--worker-connections", str(args.threads * 4), "cds_service.wsgi:app"]
-    if logs.environment_format() == "json":
-        # gunicorn's lines in JSON too; the application writes one line per request itself
-        # (method, route rule, status, ms), so gunicorn's access log is not added
-        sys.argv[1:1] = ["--logger-class", "cds_service.gunicorn_config.JsonLogger"]
-    elif args.access_log:
-        # the route, not the path: a path can hold a card link's token
-        sys.argv[1:1] = ["--access-logfile", "-", "--access-logformat",
-                         '%(h)s %(m)s %({x-vte-route}o)s %(s)s %(b)s %(M)sms']
+    sys.argv = gunicorn_argv(args.host, args.port, args.workers, args.threads, args.access_log)
     run()
     return 0
 
