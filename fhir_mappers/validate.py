@@ -14,7 +14,9 @@ A copy of the resource is repaired before validation, and each repair is reporte
 Anything else that fails validation (a string where a number belongs, a malformed reference)
 makes the resource ``skipped``, with the failing field paths (never the values) in the reason.
 Only resources the rules use are validated: the caller selects them first, by type and code,
-because model validation costs far more than reading JSON.
+because model validation costs far more than reading JSON. A resource that ``shapes.surely_valid``
+certifies (the common, well-formed case: nothing to repair but unknown top-level fields) is not
+handed to the model, which would accept it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from fhir_mappers import shapes
 from fhir_mappers.model import DataIssue
 
 _NAIVE_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
@@ -119,6 +122,9 @@ def check(resource: Mapping[str, Any], ref: str) -> tuple[dict[str, Any] | None,
     model = _model(str(resource["resourceType"]))
     if model is None:
         return None, [DataIssue(ref, "not an R4 resource type")]
+    quick = _quick(model, resource, ref)
+    if quick is not None:
+        return dict(resource), quick
     repaired, notes = _repair(resource, ref)
     try:
         model.model_validate(repaired)
@@ -133,6 +139,21 @@ def check(resource: Mapping[str, Any], ref: str) -> tuple[dict[str, Any] | None,
     if missing:
         notes.append(DataIssue(ref, f"required fields missing: {', '.join(missing)}", "warning"))
     return _readable(resource, repaired), notes
+
+
+def _quick(model: Any, resource: Mapping[str, Any], ref: str) -> list[DataIssue] | None:
+    """The issues, when the resource needs no repair but dropping fields R4B does not define and
+    ``shapes.surely_valid`` certifies the rest (what ``_repair`` and the model would say); else
+    None."""
+    allowed = _field_names(str(resource["resourceType"]))
+    extra = [k for k in resource if k not in allowed]
+    data = {k: v for k, v in resource.items() if k in allowed} if extra else resource
+    if not shapes.surely_valid(model, data):
+        return None
+    if extra:
+        return [DataIssue(ref, f"fields not in FHIR R4 ignored: {', '.join(sorted(extra))}",
+                          "info")]
+    return []
 
 
 def _readable(original: Mapping[str, Any], repaired: Mapping[str, Any]) -> dict[str, Any]:
