@@ -87,8 +87,13 @@ def _discount_measurements(ctx: Context, uses: Iterable[MedicationUse]) -> None:
 
 def _facts(ctx: Context) -> PatientFacts:
     """Resolve the votes; a value that does not fit its factor is reported and left unknown."""
+    resolved = ctx.ballot.resolve()
+    try:
+        return PatientFacts(resolved, ctx.as_of)  # every value fits: the common case
+    except FactError:
+        pass
     kept: dict[str, Fact] = {}
-    for name, fact in ctx.ballot.resolve().items():
+    for name, fact in resolved.items():
         try:
             PatientFacts({name: fact})
         except FactError as exc:

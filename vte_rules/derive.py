@@ -56,6 +56,13 @@ def dexamethasone_per_cycle(facts: PatientFacts) -> Fact:
 
 
 def derive(facts: PatientFacts) -> PatientFacts:
-    """The facts with every derivable factor filled in."""
-    return facts.with_facts(active_cancer=active_cancer(facts),
-                            dexamethasone_mg_per_cycle=dexamethasone_per_cycle(facts))
+    """The facts with every derivable factor filled in (derived facts derive to themselves:
+    deriving again reads the same inputs and gives the same values)."""
+    return facts.cached(derive, lambda: _derived(facts))
+
+
+def _derived(facts: PatientFacts) -> PatientFacts:
+    found = facts.with_facts(active_cancer=active_cancer(facts),
+                             dexamethasone_mg_per_cycle=dexamethasone_per_cycle(facts))
+    found.cached(derive, lambda: found)
+    return found

@@ -11,13 +11,14 @@ can say why. The factor catalogue (names, kinds, units) is data: ``tables/factor
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from vte_rules.tables import FactorSpec, load_factor_catalogue
 
 Value = bool | float | str
+_T = TypeVar("_T")
 FactorKind = Literal["bool", "number", "choice"]
 
 
@@ -104,6 +105,7 @@ class PatientFacts(Mapping[str, Fact]):
     as_of: dt.date | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_memo", {})
         catalogue = load_factor_catalogue()
         checked: dict[str, Fact] = {}
         for name, fact in self._facts.items():
@@ -129,8 +131,22 @@ class PatientFacts(Mapping[str, Fact]):
         return cls(facts, as_of)
 
     def with_facts(self, **facts: Fact) -> PatientFacts:
-        """A copy with some facts replaced or added."""
-        return PatientFacts({**self._facts, **facts}, self.as_of)
+        """A copy with some facts replaced or added (only those are checked: the rest were)."""
+        added = PatientFacts(facts, self.as_of)
+        merged = object.__new__(PatientFacts)
+        object.__setattr__(merged, "_facts", {**self._facts, **added._facts})
+        object.__setattr__(merged, "as_of", self.as_of)
+        object.__setattr__(merged, "_memo", {})
+        return merged
+
+    def cached(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """``compute()``, run once per key for these facts (they never change): an assessment
+        asks for the derived facts and each score table several times."""
+        memo: dict[Hashable, Any] = self._memo  # type: ignore[attr-defined]
+        if key not in memo:
+            memo[key] = compute()
+        found: _T = memo[key]
+        return found
 
     def __getitem__(self, name: str) -> Fact:
         if name not in load_factor_catalogue():

@@ -198,7 +198,14 @@ def _tier_result(scheme: str, tiers: tuple[Tier, ...], points: float, lo: float,
 
 
 def assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
-    """Score ``facts`` against a point table and place the result in each tier scheme."""
+    """Score ``facts`` against a point table and place the result in each tier scheme (once
+    per table for these facts: the assessment and its plans ask again)."""
+    kept, found = facts.cached((assess_table, id(table)),
+                               lambda: (table, _assess_table(table, facts)))
+    return found if kept is table else _assess_table(table, facts)
+
+
+def _assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
     items = tuple(read_row(row, facts) for row in table.rows)
     points = sum(i.points for i in items if i.status == "present")
     units = _units(items)

@@ -59,3 +59,22 @@ def test_facts_from_json_reads_values_and_evidence():
 def test_bad_fact_documents_get_a_clear_error(doc, message):
     with pytest.raises(FactError, match=message):
         facts_from_json(doc)
+
+
+def test_facts_added_to_checked_facts_are_checked_too():
+    facts = PatientFacts.of(diabetes=False)
+    with pytest.raises(FactError, match="is a number"):
+        facts.with_facts(bmi=Fact("high"))
+    assert facts.with_facts(bmi=Fact(31)).number("bmi") == 31.0  # an int read as a number
+
+
+def test_a_copy_with_other_facts_is_assessed_afresh():
+    """Each score is computed once per set of facts: a copy that changed a fact gets its own."""
+    from vte_rules import mm_vte
+    from vte_rules.derive import derive
+
+    facts = PatientFacts.of(multiple_myeloma=True, drug_lenalidomide=True, history_of_vte=False)
+    with_vte = facts.with_facts(history_of_vte=Fact(True, ("Condition/dvt",)))
+    assert mm_vte.assess(facts) is mm_vte.assess(facts)
+    assert mm_vte.assess(with_vte).points == mm_vte.assess(facts).points + 5
+    assert derive(derive(facts)) is derive(facts)
