@@ -72,6 +72,7 @@ class CodeMap:
     icd: dict[str, set[str]] = field(default_factory=dict)
     icd_ranges: list[tuple[str, str, str]] = field(default_factory=list)
     memo: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    memo_matches: dict[tuple[str, str], tuple[Match, ...]] = field(default_factory=dict)
 
     def concepts(self) -> set[str]:
         return {r.concept for r in self.rows if not r.concept.startswith("!")}
@@ -166,7 +167,14 @@ class CodeMap:
         system, code = coding.get("system"), coding.get("code")
         if not isinstance(system, str) or not isinstance(code, str):
             return None
-        return [Match(c, f"{system}|{code}") for c in sorted(self.match_coding(system, code))]
+        key = (system, code)
+        found = self.memo_matches.get(key)
+        if found is None:
+            if len(self.memo_matches) >= MEMO_LIMIT:
+                self.memo_matches.clear()
+            found = self.memo_matches[key] = tuple(
+                Match(c, f"{system}|{code}") for c in sorted(self.match_coding(system, code)))
+        return list(found)
 
 
 def _str(value: Any) -> str | None:

@@ -9,7 +9,7 @@ Bundles of any type are read (``searchset``, ``collection``, ``transaction``, an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,64 +31,69 @@ def reference(resource: Mapping[str, Any], position: str = "") -> str:
     return f"{rtype if isinstance(rtype, str) else 'resource'}#{position or '?'}"
 
 
-class _Unreadable:
-    """What ``_walk`` yields where a Bundle holds something that is not an entry."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+def _mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)  # a dict, as JSON gives, first
 
 
 def readable(value: Any) -> bool:
     """Whether a Bundle's entries can all be read: ``entry`` absent or a list of entries that hold
     a resource. Anything else leaves what the Bundle held unknown."""
-    if not isinstance(value, Mapping) or value.get("resourceType") != "Bundle":
+    if not _mapping(value) or value.get("resourceType") != "Bundle":
         return True
     entries = value.get("entry")
     if entries is None:
         return True
-    return isinstance(entries, list) and all(
-        isinstance(e, Mapping) and "resource" in e for e in entries)
-
-
-def _walk(value: Any, position: str) -> Iterator[tuple[Any, str]]:
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _walk(item, f"{position}[{i}]")
-        return
-    if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
-        entries = value.get("entry")
-        if entries is None:
-            return
-        if not isinstance(entries, list):
-            yield _Unreadable("Bundle.entry is not a list: the Bundle's resources could not be "
-                              "read"), f"{position}.entry"
-            return
-        for i, entry in enumerate(entries):
-            where = f"{position}.entry[{i}]"
-            if not isinstance(entry, Mapping) or "resource" not in entry:
-                yield _Unreadable("Bundle entry without a resource"), where
-                continue
-            yield from _walk(entry["resource"], where)
-        return
-    yield value, position
+    return isinstance(entries, list) and all(_mapping(e) and "resource" in e for e in entries)
 
 
 def collect(*sources: Any) -> Received:
     """Flatten ``sources`` into one list of resources, each read once."""
     received = Received()
     for n, source in enumerate(sources):
-        for value, where in _walk(source, f"input[{n}]"):
-            _add(received, value, where)
+        _gather(received, source, f"input[{n}]")
     return received
+
+
+def _gather(received: Received, value: Any, position: str) -> None:
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _gather(received, item, f"{position}[{i}]")
+        return
+    if not (_mapping(value) and value.get("resourceType") == "Bundle"):
+        _add(received, value, position)
+        return
+    entries = value.get("entry")
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        received.issues.append(DataIssue(f"{position}.entry", "Bundle.entry is not a list: the "
+                                         "Bundle's resources could not be read"))
+        return
+    seen, resources = received.seen, received.resources
+    for i, entry in enumerate(entries):
+        if not _mapping(entry) or "resource" not in entry:
+            received.issues.append(DataIssue(f"{position}.entry[{i}]",
+                                             "Bundle entry without a resource"))
+            continue
+        resource = entry["resource"]
+        rtype, rid = (resource.get("resourceType"), resource.get("id")) \
+            if type(resource) is dict else (None, None)
+        if type(rtype) is not str or type(rid) is not str or not rid or \
+                rtype in ("Bundle", "OperationOutcome"):
+            _gather(received, resource, f"{position}.entry[{i}]")
+            continue
+        # The common entry: a resource with its id, whose reference needs no position.
+        ref = f"{rtype}/{rid}"
+        if "#" not in ref and ref in seen:
+            continue
+        seen.add(ref)
+        resources.append(dict(resource))
 
 
 def _add(received: Received, value: Any, where: str) -> None:
     if value is None:
         return  # a null prefetch key: nothing was sent, nothing is lost
-    if isinstance(value, _Unreadable):
-        received.issues.append(DataIssue(where, value.reason))
-        return
-    if not isinstance(value, Mapping) or not isinstance(value.get("resourceType"), str):
+    if not _mapping(value) or not isinstance(value.get("resourceType"), str):
         received.issues.append(DataIssue(where, "not a FHIR resource (no resourceType)"))
         return
     if value["resourceType"] == "OperationOutcome":

@@ -8,6 +8,7 @@ guess.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -16,8 +17,12 @@ _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
 
 def parse(value: Any) -> dt.date | None:
-    if not isinstance(value, str):
-        return None
+    return _parse_text(value) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(value: str) -> dt.date | None:
+    # a chart repeats its dates (one per day of results): read each once
     m = _DATE.match(value.strip())
     if not m:
         return None
