@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -76,30 +77,32 @@ def alternate(first: Callable[[], object], second: Callable[[], object],
 
 
 def run(sizes: tuple[int, ...] = SIZES) -> list[dict[str, Any]]:
-    # 20,000 resources are about 8 MB: over the default body limit, which is a setting
-    app = create_app({"AUTH": "off", "TODAY": "2026-11-27", "PUBLIC_URL": "http://bench",
-                      "MAX_BODY_BYTES": 64_000_000})
-    tune_collector()  # as cds_service/wsgi.py does in every serving worker
-    client = app.test_client()
-    rows = []
-    for service, hook in (("vte-patient-view", "patient-view"),
-                          ("vte-order-sign", "order-sign")):
-        for size in sizes:
-            body = json.dumps(request(hook, size)).encode()
-            repeat = max(7, 3000 // size)
+    with tempfile.TemporaryDirectory(prefix="bench-hooks-") as store:
+        # 20,000 resources are about 8 MB: over the default body limit, which is a setting
+        app = create_app({"AUTH": "off", "TODAY": "2026-11-27", "PUBLIC_URL": "http://bench",
+                          "MAX_BODY_BYTES": 64_000_000,
+                          "DATABASE_URL": f"sqlite:///{store}/store.db"})
+        tune_collector()  # as cds_service/wsgi.py does in every serving worker
+        return [_measure(app.test_client(), service, hook, size)
+                for service, hook in (("vte-patient-view", "patient-view"),
+                                      ("vte-order-sign", "order-sign"))
+                for size in sizes]
 
-            def call(body: bytes = body, service: str = service) -> None:
-                response = client.post(f"/cds-services/{service}", data=body,
-                                       content_type="application/json")
-                assert response.status_code == 200, response.get_data(as_text=True)
 
-            call()
-            floor, hook_time = alternate(lambda body=body: json.loads(body), call, repeat)
-            rows.append({"service": service, "resources": size, "json_ms": floor * 1e3,
-                         "hook_ms": hook_time * 1e3, "ratio": hook_time / floor,
-                         "us_per_resource": hook_time / size * 1e6,
-                         "us_beyond_json": (hook_time - floor) / size * 1e6})
-    return rows
+def _measure(client: Any, service: str, hook: str, size: int) -> dict[str, Any]:
+    body = json.dumps(request(hook, size)).encode()
+
+    def call() -> None:
+        response = client.post(f"/cds-services/{service}", data=body,
+                               content_type="application/json")
+        assert response.status_code == 200, response.get_data(as_text=True)
+
+    call()
+    floor, hook_time = alternate(lambda: json.loads(body), call, max(7, 3000 // size))
+    return {"service": service, "resources": size, "json_ms": floor * 1e3,
+            "hook_ms": hook_time * 1e3, "ratio": hook_time / floor,
+            "us_per_resource": hook_time / size * 1e6,
+            "us_beyond_json": (hook_time - floor) / size * 1e6}
 
 
 def main(argv: list[str] | None = None) -> None:
