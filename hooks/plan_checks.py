@@ -65,8 +65,6 @@ def dose_class(use: Use) -> tuple[str, str] | None:
     return drug, "therapeutic" if daily[0] > float(spec[drug][key]) else "prophylactic"
 
 
-_dose_class = dose_class
-
 
 # --- ADJ-01 ----------------------------------------------------------------------------------
 
@@ -123,7 +121,7 @@ def not_indicated(request: HookRequest, chart: Chart, found: Assessment,
     lang = request.lang
     out = []
     for use in drafts(chart, ANTICOAGULANTS):
-        dose = _dose_class(use)
+        dose = dose_class(use)
         if dose is not None and dose[1] == "therapeutic":
             continue  # order-dose-no-indication says it
         detail = [msg("order", "not_indicated_detail", points=pts(score.points)).text(lang)]
@@ -236,7 +234,7 @@ def dose_below_plan(request: HookRequest, chart: Chart, found: Assessment,
     lang = request.lang
     out = []
     for use in drafts(chart, _CLASSED):
-        dose = _dose_class(use)
+        dose = dose_class(use)
         if dose is None or dose[1] != "prophylactic":
             continue
         drug = dose[0]
@@ -275,7 +273,7 @@ def weight_based(request: HookRequest, chart: Chart, found: Assessment,
     tolerance = float(orders()["dose_check"]["weight_based_relative_tolerance"])
     out = []
     for use in drafts(chart, {"enoxaparin"}):
-        dose = _dose_class(use)
+        dose = dose_class(use)
         if dose is not None and dose[1] == "prophylactic":
             continue  # order-dose-below-plan
         target = _regimen_dose(Regimen.LMWH_THERAPEUTIC, found)
