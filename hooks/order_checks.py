@@ -306,11 +306,19 @@ PARENTERAL = frozenset({"enoxaparin", "dalteparin", "nadroparin", "lmwh", "hepar
                         "fondaparinux"})
 
 
+def _lead_in_ends_at_inr() -> float:
+    """The INR at which TRT-04's LMWH lead-in may end: ``until_inr_at_least`` of the warfarin
+    option's phases in ``vte_rules/tables/treatment.toml`` (the lowest, should they differ)."""
+    table = load_table("treatment").data
+    phases = [table["phases"][key] for key in table["options"][Regimen.WARFARIN.value]["phases"]]
+    return min(float(p["until_inr_at_least"]) for p in phases if "until_inr_at_least" in p)
+
+
 def _warfarin_without_lead_in(request: HookRequest, chart: Chart, found: Assessment,
                               links: Links) -> dict[str, Any] | None:
-    """TRT-04: warfarin for an MM-related DVT/PE starts under LMWH (at least 5 days, until INR
-    >= 2.0). A warfarin draft with no LMWH or heparin running or drafted, and the patient not
-    already on warfarin, draws a card."""
+    """TRT-04: warfarin for an MM-related DVT/PE starts under LMWH (at least 5 days, until the
+    INR reaches the table's ``until_inr_at_least``). A warfarin draft with no LMWH or heparin
+    running or drafted, and the patient not already on warfarin, draws a card."""
     plan = found.treatment
     if plan is None or not plan.applicable:
         return None
@@ -322,7 +330,7 @@ def _warfarin_without_lead_in(request: HookRequest, chart: Chart, found: Assessm
                                 if set(u.concepts) - {"aspirin"}]:
         return None  # under LMWH or heparin; or a switch from another anticoagulant (DUR-02)
     inr = found.facts.number("inr")
-    if inr is not None and inr >= 2.0:
+    if inr is not None and inr >= _lead_in_ends_at_inr():
         return None  # already in range (e.g. warfarin given elsewhere): nothing to bridge
     detail = [msg("order", "warfarin_lead_in_detail").text(request.lang)]
     return _card("order-warfarin-lead-in", request, _fill("warfarin_lead_in", drug=drug_name(

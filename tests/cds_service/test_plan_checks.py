@@ -21,6 +21,7 @@ from tests.cds_service.scenarios import (
     med,
     request,
 )
+from vte_rules.tables import load_table
 
 ENOXAPARIN = ("67108", "enoxaparin sodium injection")
 RIVAROXABAN = ("1114198", "rivaroxaban 10 MG Oral Tablet")
@@ -278,6 +279,29 @@ def test_warfarin_alone_for_a_new_dvt_needs_lmwh_first(client):
     (card,) = _of(cards, "order-warfarin-lead-in")
     assert "TRT-04" in card["summary"]
     assert "at least 5 days" in card["detail"]
+
+
+def _with_inr(prefetch: dict[str, Any], inr: float) -> dict[str, Any]:
+    out = copy.deepcopy(prefetch)
+    for entry in out["observations"]["entry"]:
+        if entry["resource"]["id"].endswith("-inr"):
+            entry["resource"]["valueQuantity"]["value"] = inr
+    return out
+
+
+def test_warfarin_lead_in_ends_at_the_inr_the_treatment_table_gives(client, monkeypatch):
+    """TRT-04: LMWH until the INR is at least 2.0 (treatment.toml, the bridge phases'
+    until_inr_at_least). INR 2.2 on record: no lead-in card; the table at 2.5: the card."""
+    pid = "trt-warf-inr"
+    pre = _with_inr(_treated(pid, []), 2.2)
+    warfarin = [_draft(pid, "draft-warf", ("11289", "warfarin"), 3)]
+    assert _of(_cards(client, "order-sign", pid, pre, warfarin), "order-warfarin-lead-in") == []
+    phases = load_table("treatment").data["phases"]
+    for key in ("enoxaparin_bridge", "dalteparin_bridge"):
+        assert phases[key]["until_inr_at_least"] == 2.0
+        monkeypatch.setitem(phases[key], "until_inr_at_least", 2.5)
+    (card,) = _of(_cards(client, "order-sign", pid, pre, warfarin), "order-warfarin-lead-in")
+    assert "TRT-04" in card["summary"]
 
 
 def test_rivaroxaban_20_mg_on_day_6_of_treatment_is_changed_to_the_initial_15_mg_bid(client):
