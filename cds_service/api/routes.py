@@ -27,6 +27,7 @@ from cds_service.errors import BadRequest, NotFound, PrefetchUnavailable, StoreU
 from cds_service.fhir.client import is_fhir_id
 from cds_service.state import components
 from cds_service.storage.database import STALL_S
+from cds_service.storage.links import SealedLink
 from cds_service.web import assessment as assessment_page
 from fhir_mappers.chart import map_chart
 from fhir_mappers.collect import readable
@@ -198,14 +199,16 @@ def _chart(service: Service, hook: HookRequest, got: _Gathered) -> MappedChart:
     return replace(chart, issues=(*got.issues, *chart.issues)) if got.issues else chart
 
 
-def _links(chart: MappedChart) -> Links:
+def _links(chart: MappedChart, made: list[SealedLink]) -> Links:
     """The card link's assessment is computed when the link is opened, from the facts kept in
-    memory (not on the hook's path)."""
+    the store (not on the hook's path). The link is sealed when a card asks for it and appended
+    to ``made``; ``snooze.settle`` writes it with the rest of the call's store work."""
     base = str(current_app.config["PUBLIC_URL"]).rstrip("/") or request.host_url.rstrip("/")
     cache = components().cache
 
     def make() -> str:
-        return f"{base}/assessments/view/{cache.put(chart)}"
+        made.append(cache.sealed(chart))
+        return f"{base}/assessments/view/{made[-1].token}"
 
     return Links(make, f"{base}/smart/launch")
 
@@ -219,7 +222,9 @@ def call(service_id: str) -> Response:
     hook = _hook_request(service, body)
     got = _data(service, hook, body)
     chart = _chart(service, hook, got)
-    cards = snooze.quiet(service.handler(hook, chart, _links(chart)), hook.patient_id)
+    made: list[SealedLink] = []
+    cards = service.handler(hook, chart, _links(chart, made))
+    cards = snooze.settle(cards, hook.patient_id, made[0] if made else None)
     if got.unread and not cards:
         # no card could mean "nothing to say" or "could not read it": never let it be the first
         raise PrefetchUnavailable("the data for " + ", ".join(got.unread) + " came as a "

@@ -22,6 +22,11 @@ from flask import current_app
 
 from cds_service.errors import StoreUnavailable
 from cds_service.state import components
+from cds_service.storage.expiring import Transaction
+from cds_service.storage.links import KIND as LINK_KIND
+from cds_service.storage.links import SAVE_FAILED, SealedLink
+from cds_service.storage.snoozes import KIND as SNOOZE_KIND
+from cds_service.storage.snoozes import Snoozes
 from hooks.base import card_kind
 from hooks.cards import SNOOZE_REASON
 
@@ -41,28 +46,48 @@ def hours() -> float:
     return float(current_app.config.get("SNOOZE_HOURS") or DEFAULT_HOURS)
 
 
-def quiet(cards: list[dict[str, Any]], patient_id: str) -> list[dict[str, Any]]:
-    """The cards minus snoozed patient-view kinds; records each shown patient-view card's
-    patient hash so that its feedback can snooze it."""
-    shown = [c for c in cards if card_kind(c["uuid"]) in SNOOZABLE]
-    if not shown:
+def settle(cards: list[dict[str, Any]], patient_id: str,
+           link: SealedLink | None = None) -> list[dict[str, Any]]:
+    """The cards minus snoozed patient-view kinds, in one store transaction that also writes the
+    cards' assessment ``link`` (when one was made) and records each shown patient-view card's
+    patient hash so that its feedback can snooze it.
+
+    When the store fails: with a link to save, StoreUnavailable (a card must not carry a link
+    that does not open); with none, the cards are shown unfiltered and the failure logged."""
+    kinds = {card_kind(c["uuid"]) for c in cards} & SNOOZABLE
+    if not kinds and link is None:
         return cards
     parts = components()
     try:
-        key = parts.snoozes.patient_key(patient_id)
-        now = _now()
-        kept = [c for c in cards if card_kind(c["uuid"]) not in SNOOZABLE
-                or not parts.snoozes.is_snoozed(card_kind(c["uuid"]), key, now)]
-        store = parts.shared.expiring("the card index could not be written")
-        expires = (now + dt.timedelta(hours=CARD_INDEX_HOURS)).timestamp()
-        for card in kept:
-            if card_kind(card["uuid"]) in SNOOZABLE:
-                store.put(CARD_INDEX, card["uuid"], key.encode("ascii"), expires,
-                          now=now.timestamp())
+        key = parts.snoozes.patient_key(patient_id) if kinds else None
+        rows = {} if key is None else {kind: Snoozes.row_key(kind, key) for kind in kinds}
     except (StoreUnavailable, ValueError) as exc:
         log.warning("snooze store unavailable, cards shown unfiltered: %s", exc)
+        key, rows = None, {}
+    now = _now()
+    expires = (now + dt.timedelta(hours=CARD_INDEX_HOURS)).timestamp()
+
+    def work(tx: Transaction) -> list[dict[str, Any]]:
+        if link is not None:
+            tx.put(LINK_KIND, link.key, link.value, link.expires_at)
+        if key is None:
+            return cards
+        snoozed = {kind for kind, row in rows.items() if tx.get(SNOOZE_KIND, row) is not None}
+        kept = [c for c in cards if card_kind(c["uuid"]) not in snoozed]
+        for card in kept:
+            if card_kind(card["uuid"]) in rows:
+                tx.put(CARD_INDEX, card["uuid"], key.encode("ascii"), expires)
+        return kept
+
+    failure = SAVE_FAILED if link is not None else "the card index could not be written"
+    try:
+        return parts.shared.expiring(failure).transaction(work, now=now.timestamp(),
+                                                          failure=failure)
+    except StoreUnavailable as exc:
+        if link is not None:
+            raise
+        log.warning("snooze store unavailable, cards shown unfiltered: %s", exc)
         return cards
-    return kept
 
 
 def from_feedback(entries: Iterable[Any]) -> int:

@@ -8,7 +8,10 @@ at most once a minute per process, by the next write of that kind. Operations:
 - ``add``: write a value only if none is there, or the one there has expired; True when written.
   Two workers or instances adding the same key at once: exactly one gets True (``jti`` replays,
   the shared secrets);
-- ``get``, ``delete``.
+- ``get``, ``delete``;
+- ``transaction``: several ``get`` and ``put`` of any kinds in one transaction (one round trip to
+  the gate and the database; a hook call writes its card's link, reads the patient's snoozes and
+  indexes its cards this way). All of them happen, or none.
 
 Every call takes ``now`` from its caller, so that a caller on a fixed clock (the tests that replay
 captured tokens at their capture time) sees the expiry it expects; the purge of a kind uses the
@@ -19,8 +22,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from cds_service.storage.database import Database, Sql, create_tables
+
+_T = TypeVar("_T")
 
 TABLE = "vte_state"
 PURGE_EVERY_S = 60.0
@@ -58,7 +64,7 @@ class ExpiringStore:
             db.close()
             raise
 
-    def _purge_due(self, kind: str, now: float) -> bool:
+    def purge_due(self, kind: str, now: float) -> bool:
         with self._lock:
             due = self._next_purge.get(kind, float("-inf")) <= now
             if due:
@@ -66,7 +72,7 @@ class ExpiringStore:
             return due
 
     def _write(self, kind: str, now: float, work: Callable[[Sql], bool], failure: str) -> bool:
-        purge = self._purge_due(kind, now)
+        purge = self.purge_due(kind, now)
 
         def run(sql: Sql) -> bool:
             if purge:
@@ -74,6 +80,13 @@ class ExpiringStore:
             return work(sql)
 
         return self._db.run(run, write=True, failure=failure)
+
+    def transaction(self, work: Callable[[Transaction], _T], *, now: float,
+                    failure: str = UNAVAILABLE) -> _T:
+        """``work(tx)`` with ``tx.get`` and ``tx.put`` in one write transaction; what ``work``
+        returns. A kind written in it is purged first when its purge is due."""
+        return self._db.run(lambda sql: work(Transaction(self, sql, now)), write=True,
+                            failure=failure)
 
     def put(self, kind: str, key: str, value: bytes, expires_at: float, *, now: float,
             failure: str = UNAVAILABLE) -> None:
@@ -100,3 +113,22 @@ class ExpiringStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+class Transaction:
+    """``get`` and ``put`` inside one ``ExpiringStore.transaction``, at its ``now``."""
+
+    def __init__(self, store: ExpiringStore, sql: Sql, now: float) -> None:
+        self._store, self._sql, self.now = store, sql, now
+        self._purged: set[str] = set()
+
+    def get(self, kind: str, key: str) -> bytes | None:
+        row = self._sql.execute(_GET, (kind, key, self.now)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put(self, kind: str, key: str, value: bytes, expires_at: float) -> None:
+        if kind not in self._purged:
+            self._purged.add(kind)
+            if self._store.purge_due(kind, self.now):
+                self._sql.execute(_PURGE, (kind, self.now))
+        self._sql.execute(_UPSERT, (kind, key, value, expires_at))

@@ -13,6 +13,10 @@ is kept beyond the resource ids cited as evidence.
 
 The row's key is a SHA-256 of the token, so the database does not hold working links; the value is
 JSON sealed with Fernet (``SharedStore.seal``).
+
+A hook call does not write the row itself: ``sealed(chart)`` gives the token and the row, and the
+call writes it in the one transaction that also reads the patient's snoozes and indexes its cards
+(``cds_service/api/snooze.settle``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+from dataclasses import dataclass
 from typing import Any, cast
 
 from cds_service.storage.shared import SharedStore, digest
@@ -28,24 +33,39 @@ from vte_rules.facts import Fact, Message, PatientFacts
 
 KIND = "link"
 TTL_S = 3600
-_SAVE_FAILED = ("the store is unavailable: the card's assessment link could not be saved; "
+SAVE_FAILED = ("the store is unavailable: the card's assessment link could not be saved; "
                 "try again")
 _READ_FAILED = ("the store is unavailable: the assessment behind this link could not be read; "
                 "try again")
+
+
+@dataclass(frozen=True)
+class SealedLink:
+    """A link's token and the store row that makes it work, not yet written."""
+
+    token: str
+    key: str
+    value: bytes
+    expires_at: float
 
 
 class AssessmentLinks:
     def __init__(self, shared: SharedStore, ttl_seconds: int = TTL_S) -> None:
         self.shared, self.ttl = shared, ttl_seconds
 
-    def put(self, chart: MappedChart) -> str:
+    def sealed(self, chart: MappedChart) -> SealedLink:
+        """A new token for ``chart`` and its sealed row (``KIND``), for the caller to write."""
         token = secrets.token_urlsafe(16)
-        now = self.shared.clock()
-        sealed = self.shared.seal(json.dumps(chart_to_data(chart)).encode("utf-8"),
-                                  _SAVE_FAILED)
-        self.shared.expiring(_SAVE_FAILED).put(KIND, digest(token), sealed, now + self.ttl,
-                                               now=now, failure=_SAVE_FAILED)
-        return token
+        data = json.dumps(chart_to_data(chart), separators=(",", ":"), check_circular=False)
+        return SealedLink(token, digest(token),
+                          self.shared.seal(data.encode("utf-8"), SAVE_FAILED),
+                          self.shared.clock() + self.ttl)
+
+    def put(self, chart: MappedChart) -> str:
+        link = self.sealed(chart)
+        self.shared.expiring(SAVE_FAILED).put(KIND, link.key, link.value, link.expires_at,
+                                               now=self.shared.clock(), failure=SAVE_FAILED)
+        return link.token
 
     def get(self, token: str) -> MappedChart | None:
         found = self.shared.expiring(_READ_FAILED).get(KIND, digest(token),

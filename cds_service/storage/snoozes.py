@@ -61,6 +61,12 @@ class Snoozes:
         failure = _FAILED.format("saved")
         self.shared.expiring(failure).put(KIND, key, b"", expires, now=moment, failure=failure)
 
+    @staticmethod
+    def row_key(card_kind: str, patient_key: str) -> str:
+        """The store key (kind ``KIND``) of a snooze, for a caller reading it in its own
+        transaction; ValueError as ``is_snoozed``."""
+        return _key(card_kind, patient_key)
+
     def is_snoozed(self, card_kind: str, patient_key: str, now: dt.datetime) -> bool:
         key, moment = _key(card_kind, patient_key), _seconds(now, "now")
         failure = _FAILED.format("read")

@@ -130,3 +130,26 @@ def test_the_store_keeps_no_readable_patient_id(tmp_path):
 
 def test_order_cards_offer_no_snooze():
     assert "not_now" not in {r["code"] for r in override_reasons("en", "order-renal")}
+
+
+def test_a_hook_call_saves_its_link_checks_snoozes_and_indexes_its_card_in_one_transaction(url):
+    """One store round trip per hook call (issue 15): the card's link, the patient's snoozes and
+    the card index, together; the link still opens and "not now" still works."""
+    client = _instance(url, Clock())
+    store = OPEN[-1].extensions["vte_cds"].shared.expiring("down")
+    calls: list[bool] = []
+    run = store._db.run
+
+    def counted(work, *, write=False, failure):
+        calls.append(write)
+        return run(work, write=write, failure=failure)
+
+    store._db.run = counted
+    (card,) = _cards(client, "pat-f", "1")
+    assert calls == [True]
+    link = card["links"][0]["url"].removeprefix("https://cds.example")
+    assert client.get(link, headers={"Accept": "application/json"}).status_code == 200
+    assert _override(client, card, "not_now").json == {"recorded": 1, "snoozed": 1}
+    calls.clear()
+    assert _cards(client, "pat-f", "2") == []
+    assert calls == [True]

@@ -143,6 +143,41 @@ def test_expired_rows_are_purged_by_kind_at_most_once_a_minute(url, opened, tmp_
     assert store.get("link", "new", now=61.0) == b"x"
 
 
+def test_a_transaction_reads_and_writes_several_kinds_in_one_go(url, opened):
+    store = opened(url).expiring("down")
+    store.put("snooze", "k", b"", 1000.0, now=0.0)
+
+    def work(tx):
+        tx.put("link", "a", b"sealed", 500.0)
+        seen = tx.get("snooze", "k"), tx.get("snooze", "other")
+        tx.put("card-patient", "card", b"hash", 900.0)
+        return seen
+
+    assert store.transaction(work, now=10.0) == (b"", None)
+    assert store.get("link", "a", now=10.0) == b"sealed"
+    assert store.get("card-patient", "card", now=10.0) == b"hash"
+    assert store.transaction(lambda tx: tx.get("snooze", "k"), now=1000.0) is None  # expired
+
+
+def test_a_transaction_that_fails_part_way_writes_nothing(url, opened):
+    store = opened(url).expiring("down")
+
+    def work(tx):
+        tx.put("link", "b", b"sealed", 500.0)
+        raise RuntimeError("the card could not be built")
+
+    with pytest.raises(RuntimeError):
+        store.transaction(work, now=0.0)
+    assert store.get("link", "b", now=0.0) is None
+
+
+def test_a_transaction_purges_the_kinds_it_writes_when_due(url, opened):
+    store = opened(url).expiring("down")
+    store.put("link", "old", b"x", 10.0, now=0.0)
+    store.transaction(lambda tx: tx.put("link", "new", b"x", 1000.0), now=61.0)
+    assert store.get("link", "old", now=5.0) is None
+
+
 # --- links ---------------------------------------------------------------------------------
 
 
