@@ -23,6 +23,7 @@ from fhir_mappers.codes import load_map
 from fhir_mappers.collect import reference
 from fhir_mappers.context import Context
 from fhir_mappers.model import MedicationUse
+from vte_rules import drug_classes
 from vte_rules.facts import Message
 
 MED_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
@@ -73,7 +74,7 @@ def _is_current(ctx: Context, res: Mapping[str, Any]) -> tuple[bool, bool]:
     return given is not None and 0 <= dates.age_days(given, ctx.as_of) <= window, False
 
 
-_LMWH = frozenset({"enoxaparin", "dalteparin", "nadroparin", "lmwh"})
+_LMWH = drug_classes.members("lmwh")
 
 
 def read(ctx: Context, resources: Iterable[Mapping[str, Any]]) -> list[MedicationUse]:

@@ -1,7 +1,9 @@
 """What the hooks read from a mapped chart (the web layer maps it; hooks do not import FHIR code).
 
-ANTICOAGULANTS names the medication concepts (``fhir_mappers/codes/medications.csv``) that count
-as VTE prophylaxis or treatment already in place.
+The drug sets below are views of the one table of drug classes (``vte_rules/tables/
+drug_classes.toml``, read through ``vte_rules.drug_classes``). ANTICOAGULANTS names the medication
+concepts (``fhir_mappers/codes/medications.csv``) that count as VTE prophylaxis or treatment
+already in place: every antithrombotic, aspirin included.
 """
 
 from __future__ import annotations
@@ -10,24 +12,19 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from hooks import words
-from vte_rules import assessment, report
+from vte_rules import assessment, drug_classes, report
 from vte_rules.assessment import Assessment
 from vte_rules.facts import PatientFacts
 
-ANTICOAGULANTS = frozenset({"aspirin", "warfarin", "enoxaparin", "dalteparin", "nadroparin",
-                            "lmwh", "heparin", "rivaroxaban", "apixaban", "dabigatran",
-                            "edoxaban", "fondaparinux"})
-IMIDS = frozenset({"thalidomide", "lenalidomide", "pomalidomide"})
-# Which recommended regimens a current medication concept fulfils. Other DOACs count where the
-# consensus names a DOAC (it names rivaroxaban because of Chinese licensing, MM-RX-04).
-REGIMENS_OF: dict[str, set[str]] = {
-    "aspirin": {"aspirin"},
-    "warfarin": {"warfarin"},
-    **{c: {"lmwh-prophylactic", "lmwh-therapeutic"}
-       for c in ("enoxaparin", "dalteparin", "nadroparin", "lmwh", "heparin")},
-    **{c: {"rivaroxaban-prophylactic", "rivaroxaban-therapeutic"}
-       for c in ("rivaroxaban", "apixaban", "dabigatran", "edoxaban")},
-}
+ANTICOAGULANTS = drug_classes.antithrombotics()
+ANTIPLATELETS = drug_classes.antithrombotics("antiplatelet")
+PARENTERAL_ANTICOAGULANTS = drug_classes.antithrombotics("anticoagulant", route="parenteral")
+LMWHS = drug_classes.members("lmwh")
+VKAS = drug_classes.members("vka")
+IMIDS = drug_classes.members("imid")
+# Which recommended regimens a current medication concept fulfils (the table's ``fulfils``: other
+# DOACs count where the consensus names a DOAC, MM-RX-04).
+REGIMENS_OF: dict[str, set[str]] = drug_classes.regimens_fulfilled()
 
 
 class Use(Protocol):

@@ -29,7 +29,10 @@ from hooks import brief, plan_checks, suggestions
 from hooks.base import HookRequest, Links, card_uuid, msg, orders
 from hooks.chart import (
     ANTICOAGULANTS,
+    ANTIPLATELETS,
     IMIDS,
+    LMWHS,
+    PARENTERAL_ANTICOAGULANTS,
     REGIMENS_OF,
     Chart,
     Use,
@@ -144,7 +147,7 @@ def _renal(request: HookRequest, chart: Chart, facts: PatientFacts,
     severe = load_table("adjustments").row("ADJ-02")
     out = []
     riva = _drafts(chart, {"rivaroxaban"})
-    lmwh = _drafts(chart, {"enoxaparin", "dalteparin", "nadroparin", "lmwh"})
+    lmwh = _drafts(chart, LMWHS)
     lang = request.lang
     if egfr is None and (riva or lmwh):
         detail = [severe.extra["unknown"][lang[:2]]]
@@ -302,10 +305,6 @@ def _treatment_dose(request: HookRequest, chart: Chart, found: Assessment,
     return None
 
 
-PARENTERAL = frozenset({"enoxaparin", "dalteparin", "nadroparin", "lmwh", "heparin",
-                        "fondaparinux"})
-
-
 def _lead_in_ends_at_inr() -> float:
     """The INR at which TRT-04's LMWH lead-in may end: ``until_inr_at_least`` of the warfarin
     option's phases in ``vte_rules/tables/treatment.toml`` (the lowest, should they differ)."""
@@ -326,8 +325,8 @@ def _warfarin_without_lead_in(request: HookRequest, chart: Chart, found: Assessm
     if not drafted:
         return None
     running = {c for u in chart.medications for c in u.concepts}
-    if running & PARENTERAL or [u for u in current_anticoagulants(chart)
-                                if set(u.concepts) - {"aspirin"}]:
+    if running & PARENTERAL_ANTICOAGULANTS or [u for u in current_anticoagulants(chart)
+                                               if set(u.concepts) - ANTIPLATELETS]:
         return None  # under LMWH or heparin; or a switch from another anticoagulant (DUR-02)
     inr = found.facts.number("inr")
     if inr is not None and inr >= _lead_in_ends_at_inr():
@@ -340,7 +339,7 @@ def _warfarin_without_lead_in(request: HookRequest, chart: Chart, found: Assessm
 def _regimens_of(use: Use) -> set[Regimen]:
     """The regimens a drafted drug can fulfil; any anticoagulant fulfils "anticoagulation"."""
     names = {r for c in use.concepts for r in REGIMENS_OF.get(c, set())}
-    if set(use.concepts) & (ANTICOAGULANTS - {"aspirin"}):
+    if set(use.concepts) & (ANTICOAGULANTS - ANTIPLATELETS):
         names.add(Regimen.ANTICOAGULATION.value)
     return {Regimen(n) for n in names}
 

@@ -26,7 +26,16 @@ from typing import Any
 
 from hooks import suggestions
 from hooks.base import HookRequest, Links, msg, orders
-from hooks.chart import ANTICOAGULANTS, IMIDS, Chart, Use, current_anticoagulants
+from hooks.chart import (
+    ANTICOAGULANTS,
+    ANTIPLATELETS,
+    IMIDS,
+    PARENTERAL_ANTICOAGULANTS,
+    VKAS,
+    Chart,
+    Use,
+    current_anticoagulants,
+)
 from hooks.order_cards import drafts, drug_name, fill, make_card, plain, pts, update_dose
 from vte_rules.assessment import Assessment
 from vte_rules.regimens import Regimen
@@ -176,7 +185,7 @@ def cmvt_undecided(request: HookRequest, chart: Chart, found: Assessment,
     lang = request.lang
     unknown = [i.label.text(lang) for i in result.unknown]
     out = []
-    for use in drafts(chart, ANTICOAGULANTS - {"aspirin"}):
+    for use in drafts(chart, ANTICOAGULANTS - ANTIPLATELETS):
         detail = [msg("order", "cmvt_undecided_detail").text(lang), "",
                   *[f"- {c.text(lang)}" for c in rec.could_change]]
         out.append(make_card("order-cmvt-undecided", request, fill(
@@ -197,13 +206,6 @@ def _therapeutic_wanted(found: Assessment) -> str | None:
     if found.cmvt is not None and found.recommends(Regimen.ANTICOAGULATION):
         return "cmvt"
     return None
-
-
-_THERAPEUTIC_OF = {"enoxaparin": Regimen.LMWH_THERAPEUTIC,
-                   "rivaroxaban": Regimen.RIVAROXABAN_THERAPEUTIC}
-# LMWHs whose prophylactic dose is recognised, though the consensus doses only enoxaparin: a
-# card, but no one-click change of dose.
-_CLASSED = (*_THERAPEUTIC_OF, "nadroparin", "dalteparin")
 
 
 def _regimen_dose(regimen: Regimen, found: Assessment) -> tuple[float, int] | None:
@@ -232,21 +234,25 @@ def dose_below_plan(request: HookRequest, chart: Chart, found: Assessment,
     if wanted is None or found.treatment is not None:
         return []  # treatment doses are checked phase by phase (order-treatment-dose)
     lang = request.lang
+    # The drugs whose prophylactic dose orders.toml recognises, each with its therapeutic
+    # regimen; the consensus doses only the regimen's own drug (enoxaparin, rivaroxaban): for
+    # another LMWH a card, but no one-click change of dose.
+    classed = orders()["treatment_dose"]["drugs"]
     out = []
-    for use in drafts(chart, _CLASSED):
+    for use in drafts(chart, classed):
         dose = dose_class(use)
         if dose is None or dose[1] != "prophylactic":
             continue
         drug = dose[0]
         offered: list[dict[str, Any]] = []
         if wanted == "very_high":
-            regimen = _THERAPEUTIC_OF.get(drug, Regimen.LMWH_THERAPEUTIC)
+            regimen = Regimen(classed[drug]["therapeutic_regimen"])
             target = _regimen_dose(regimen, found)
             detail = [msg("order", "below_plan_very_high", points=pts(
                 found.prophylaxis.vte.points if found.prophylaxis else 0)).text(lang)]
             if target is None:
                 detail.append(msg("order", "weight_needed").text(lang))
-            elif drug in _THERAPEUTIC_OF:
+            elif drug == load_table("regimens").data["regimens"][regimen.value]["drug"]:
                 update = update_dose(request, use, target[0], target[1],
                                      _dose_text(regimen, target[0], found),
                                      orders()["medications"][regimen.value]["coding"])
@@ -298,10 +304,9 @@ def weight_based(request: HookRequest, chart: Chart, found: Assessment,
     return out
 
 
-# A current anticoagulant and a drafted one that are one regimen, not two: LMWH or heparin
-# overlapping warfarin (TRT-04), in either order.
-_OVERLAP = (frozenset({"enoxaparin", "dalteparin", "nadroparin", "lmwh", "heparin",
-                       "fondaparinux"}), frozenset({"warfarin"}))
+# A current anticoagulant and a drafted one that are one regimen, not two: a parenteral
+# anticoagulant (LMWH, heparin, fondaparinux) overlapping warfarin (TRT-04), in either order.
+_OVERLAP = (PARENTERAL_ANTICOAGULANTS, VKAS)
 
 
 def _same_regimen(running: set[str], drafted: set[str]) -> bool:
@@ -315,7 +320,7 @@ def second_antithrombotic(request: HookRequest, chart: Chart, found: Assessment,
                           links: Links) -> list[dict[str, Any]]:
     """DUR-02: a patient already on an anticoagulant (for any indication) keeps it managed by
     that indication's rules; a drafted second antithrombotic (aspirin included) draws a card."""
-    running = [u for u in current_anticoagulants(chart) if set(u.concepts) - {"aspirin"}]
+    running = [u for u in current_anticoagulants(chart) if set(u.concepts) - ANTIPLATELETS]
     if not running:
         return []
     concepts = {c for u in running for c in u.concepts}

@@ -12,8 +12,9 @@ before = set(sys.modules)
 import vte_rules.tables, vte_rules.facts, vte_rules.score, vte_rules.derive
 import vte_rules.wells, vte_rules.mm_vte, vte_rules.bleeding, vte_rules.drug_risk
 import vte_rules.prophylaxis, vte_rules.duration, vte_rules.treatment, vte_rules.cmvt
-import vte_rules.regimens, vte_rules.report
+import vte_rules.regimens, vte_rules.report, vte_rules.drug_classes
 vte_rules.tables.load_all()
+vte_rules.drug_classes.classes()
 stdlib = set(sys.stdlib_module_names)
 loaded = set(sys.modules) - before
 outside = sorted({m.split('.')[0] for m in loaded} - stdlib - {'vte_rules'})
