@@ -61,11 +61,19 @@ def _merge(votes: list[Vote], value: Value | None) -> Fact:
                 _assumed(votes))
 
 
+def _assumed_by(vote: Vote) -> tuple[Message, ...] | None:
+    """What one vote assumed, each message once (`_assumed` of that vote alone)."""
+    said = vote.assumption
+    if said is None or isinstance(said, Message):
+        return None if said is None else (said,)
+    return tuple(dict.fromkeys(said)) or None
+
+
 def _resolve(votes: list[Vote]) -> Fact:
     if len(votes) == 1 or not all(isinstance(v.value, bool) or v.value is None for v in votes):
         vote = votes[-1]
         return Fact(vote.value, vote.evidence, vote.unit, vote.date, vote.reason,
-                    _assumed([vote]))
+                    _assumed_by(vote))
     true = [v for v in votes if v.value is True]
     if true:
         return _merge(true, True)

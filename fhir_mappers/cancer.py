@@ -27,6 +27,7 @@ from fhir_mappers.model import MedicationUse
 from vte_rules.facts import Message
 
 _CURRENT = ("active", "intended", "in-progress", "completed")
+_NO_CANCER = Vote(False, assumption=Message.of("no_cancer"))  # a fully read list without one
 
 
 def decide(ctx: Context, uses: Iterable[MedicationUse]) -> None:
@@ -39,7 +40,7 @@ def decide(ctx: Context, uses: Iterable[MedicationUse]) -> None:
         ctx.vote("active_cancer", Vote(None, therapy, reason="an antineoplastic drug is "
                                        "current but no cancer is on the problem list"))
     if ctx.received("Condition") and not ctx.ballot.voted("active_cancer"):
-        ctx.vote("active_cancer", Vote(False, assumption=Message.of("no_cancer")))
+        ctx.vote("active_cancer", _NO_CANCER)
 
 
 def _recent(ctx: Context, day: dt.date | None, window: int) -> bool:

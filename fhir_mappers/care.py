@@ -23,6 +23,9 @@ from fhir_mappers.model import DataIssue, ServiceUse
 from vte_rules.facts import Message
 
 _SEX = {"male": "male", "female": "female", "other": "other"}
+# What a received list without the device or stay says (the same every time: built once)
+_NO_CATHETER = Vote(False, assumption=Message.of("no_central_venous_catheter"))
+_NO_INTENSIVE_CARE = Vote(False, assumption=Message.of("no_intensive_care"))
 
 
 def read_patient(ctx: Context, patients: Iterable[Mapping[str, Any]]) -> None:
@@ -131,8 +134,7 @@ def read_devices(ctx: Context, devices: Iterable[Mapping[str, Any]]) -> None:
         if device is not None and device.get("status") in present:
             ctx.vote("central_venous_catheter", Vote(True, (reference(device),)))
     if ctx.received("Device") and not ctx.ballot.voted("central_venous_catheter"):
-        ctx.vote("central_venous_catheter",
-                 Vote(False, assumption=Message.of("no_central_venous_catheter")))
+        ctx.vote("central_venous_catheter", _NO_CATHETER)
 
 
 def _words(value: Any) -> str:
@@ -160,7 +162,7 @@ def read_encounters(ctx: Context, encounters: Iterable[Mapping[str, Any]]) -> No
         if enc is not None:
             ctx.vote("icu_admission", Vote(True, (reference(enc),)))
     if ctx.received("Encounter") and not ctx.ballot.voted("icu_admission"):
-        ctx.vote("icu_admission", Vote(False, assumption=Message.of("no_intensive_care")))
+        ctx.vote("icu_admission", _NO_INTENSIVE_CARE)
 
 
 def read_allergies(ctx: Context, allergies: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:

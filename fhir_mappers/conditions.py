@@ -326,12 +326,17 @@ def _episodes(ctx: Context, episodes: list[_Episode]) -> None:
 def _absent(ctx: Context) -> None:
     if not ctx.received("Condition"):
         return
-    for entry in ctx.policy["conditions"]["concepts"].values():
-        if not entry.get("absent_if_not_found") or entry.get("decided_elsewhere"):
-            continue
-        for factor in _factors(entry):
-            if not ctx.ballot.voted(factor):
-                ctx.vote(factor, Vote(False, assumption=Message.of("not_on_problem_list")))
+    for factor in _ABSENT_IF_NOT_FOUND:
+        if not ctx.ballot.voted(factor):
+            ctx.vote(factor, _NOT_ON_PROBLEM_LIST)
+
+
+# Read once: the factors a fully read problem list makes absent, in the policy's order.
+_ABSENT_IF_NOT_FOUND = tuple(dict.fromkeys(
+    factor for entry in policy()["conditions"]["concepts"].values()
+    if entry.get("absent_if_not_found") and not entry.get("decided_elsewhere")
+    for factor in _factors(entry)))
+_NOT_ON_PROBLEM_LIST = Vote(False, assumption=Message.of("not_on_problem_list"))
 
 
 def _mm_months(ctx: Context, onsets: list[tuple[dt.date, str]]) -> None:

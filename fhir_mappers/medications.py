@@ -28,6 +28,11 @@ from vte_rules.facts import Message
 
 MED_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
 _GLUCOCORTICOIDS = {"dexamethasone": "dexamethasone", "glucocorticoid_other": None}
+# What a received medication list without the drug says (the same every time: built once)
+_NOT_IN_MEDICATIONS = Vote(False, assumption=Message.of("not_in_medications"))
+_NO_ANTI_MYELOMA_DRUG = Vote(False, assumption=Message.of("no_anti_myeloma_drug"))
+_NO_ANTHRACYCLINE = Vote(False, assumption=Message.of("no_anthracycline"))
+_NO_GLUCOCORTICOID = Vote(0.0, unit="mg", assumption=Message.of("no_glucocorticoid"))
 
 
 @dataclass(frozen=True)
@@ -124,14 +129,13 @@ def _vote_drugs(ctx: Context, current: list[_Current]) -> None:
             if concept in given:
                 ctx.vote(factor, Vote(True, tuple(given[concept])))
             elif received:
-                ctx.vote(factor, Vote(False, assumption=Message.of("not_in_medications")))
+                ctx.vote(factor, _NOT_IN_MEDICATIONS)
     myeloma = {c: refs for c, refs in given.items() if c in rules["myeloma_drugs"]}
     if myeloma:
         ctx.vote("mm_on_active_treatment", Vote(True, tuple(r for v in myeloma.values()
                                                             for r in v)))
     elif received:
-        ctx.vote("mm_on_active_treatment",
-                 Vote(False, assumption=Message.of("no_anti_myeloma_drug")))
+        ctx.vote("mm_on_active_treatment", _NO_ANTI_MYELOMA_DRUG)
     _anthracycline(ctx, given, myeloma, received)
 
 
@@ -141,8 +145,7 @@ def _anthracycline(ctx: Context, given: Mapping[str, list[str]],
     with at least one other anti-myeloma drug."""
     if "anthracycline" not in given:
         if received:
-            ctx.vote("anthracycline_multiagent_chemo",
-                     Vote(False, assumption=Message.of("no_anthracycline")))
+            ctx.vote("anthracycline_multiagent_chemo", _NO_ANTHRACYCLINE)
         return
     partners = [r for c, refs in myeloma.items() if c != "anthracycline" for r in refs]
     refs = tuple(given["anthracycline"])
@@ -158,8 +161,7 @@ def _dexamethasone(ctx: Context, current: list[_Current]) -> None:
     steroids = [m for m in current if set(m.concepts) & set(_GLUCOCORTICOIDS)]
     if not steroids:
         if ctx.received(*MED_TYPES):
-            ctx.vote("dexamethasone_mg_per_cycle",
-                     Vote(0.0, unit="mg", assumption=Message.of("no_glucocorticoid")))
+            ctx.vote("dexamethasone_mg_per_cycle", _NO_GLUCOCORTICOID)
         return
     by_ref = {m.ref: m for m in steroids}
     result = dosage.mg_per_cycle([m.resource for m in steroids],
