@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "cds_service"
 LOWER = {"storage", "fhir"}
-FLOOR = {"config", "errors", "instruments", "json_depth", "state"}
+FLOOR = {"config", "errors", "instruments", "json_depth", "json_read", "state"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -45,4 +45,4 @@ def test_the_concerns_have_their_own_subpackages():
         assert (ROOT / sub / "__init__.py").is_file(), sub
     loose = {p.stem for p in ROOT.glob("*.py")} - {"__init__"}
     assert loose <= {"app", "cli", "wsgi", "worker", "gunicorn_config", "demo", "config",
-                     "errors", "state", "instruments", "json_depth", "logs"}, loose
+                     "errors", "state", "instruments", "json_depth", "json_read", "logs"}, loose

@@ -13,13 +13,13 @@ Messages never quote the body.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import current_app, request
 
 from cds_service.errors import BadRequest, PayloadTooLarge
 from cds_service.json_depth import MAX_DEPTH, too_deep
+from cds_service.json_read import loads
 
 __all__ = ["MAX_DEPTH", "json_object", "raw", "too_deep"]
 
@@ -47,7 +47,7 @@ def raw() -> bytes:
 def json_object() -> dict[str, Any]:
     """The body as a JSON object, or a 400/413 that says what is wrong with it."""
     try:
-        body = json.loads(raw() or b"null")
+        body = loads(raw() or b"null")
     except (ValueError, RecursionError) as exc:
         raise BadRequest("request body is not valid JSON") from exc
     if not isinstance(body, dict):

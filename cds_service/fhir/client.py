@@ -33,7 +33,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -51,6 +50,7 @@ from urllib3.exceptions import ReadTimeoutError
 from cds_service.errors import BadRequest, Forbidden, PrefetchUnavailable
 from cds_service.instruments import FHIR_QUERIES
 from cds_service.json_depth import MAX_DEPTH, too_deep
+from cds_service.json_read import loads
 
 # FHIR R4 id: https://hl7.org/fhir/R4/datatypes.html#id
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -286,7 +286,7 @@ class FhirClient:
 
 def _parse(data: bytes, what: str) -> Any:
     try:
-        value = json.loads(data)
+        value = loads(data)
     except RecursionError as exc:
         raise PrefetchUnavailable(f"FHIR server sent JSON nested too deep for {what}",
                                   reason="not_json") from exc
