@@ -12,14 +12,14 @@ import uuid
 import jwt
 import pytest
 import requests
-import responses
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from cds_service.errors import Forbidden, Unauthorized
 from cds_service.security.issuers import Issuer, issuers_from_config
 from cds_service.security.tokens import Authenticator, Claims
+from tests.cds_service.signing import Clock, public_jwk
 
 NOW = 1_700_000_000
 ISS = "https://ehr.example"
@@ -29,44 +29,14 @@ OTHER_JWKS_URL = "https://other-ehr.example/jwks.json"
 AUD = "https://cds.example/cds-services/vte-prophylaxis"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def ec_key():
-    return ec.generate_private_key(ec.SECP384R1())
-
-
-@pytest.fixture(scope="module")
-def rsa_key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def public_jwk(private_key, kid, alg):
-    algorithm = ECAlgorithm if alg.startswith("ES") else RSAAlgorithm
-    jwk = algorithm.to_jwk(private_key.public_key(), as_dict=True)
-    return {**jwk, "kid": kid, "alg": alg, "use": "sig"}
-
-
 @pytest.fixture
 def jwks(ec_key, rsa_key):
     return {"keys": [public_jwk(ec_key, "ec-1", "ES384"), public_jwk(rsa_key, "rsa-1", "RS384")]}
 
 
 @pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
 def clock():
-    return FakeClock()
+    return Clock(NOW)
 
 
 @pytest.fixture

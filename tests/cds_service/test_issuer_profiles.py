@@ -17,15 +17,14 @@ from pathlib import Path
 import jwt
 import pytest
 import requests
-import responses
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_service.app import create_app
 from cds_service.errors import Forbidden, Unauthorized
 from cds_service.security.issuers import ORACLE_HEALTH_ISSUER, issuers_from_config
 from cds_service.security.tokens import Authenticator
 from tests.cds_service.scenarios import TODAY, myeloma_on_lenalidomide_dexamethasone
+from tests.cds_service.signing import Clock, public_jwk
 
 NOW = 1_796_000_000
 SERVICE = "https://cds.hospital.example"
@@ -42,39 +41,9 @@ ORACLE_JKU = "https://authorization.cerner.example/jwk/cds-hooks/keys.json"
 ORACLE_KID = "2026-11-30T02:43:14.896.ec"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def rsa_key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def ec_key():
-    return ec.generate_private_key(ec.SECP384R1())
-
-
-def jwk(private_key, kid, alg):
-    algorithm = ECAlgorithm if alg.startswith("ES") else RSAAlgorithm
-    return {**algorithm.to_jwk(private_key.public_key(), as_dict=True), "kid": kid, "alg": alg,
-            "use": "sig"}
-
-
-@pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(NOW)
 
 
 def authenticator(config, clock):
@@ -106,20 +75,30 @@ def refused(check, message, error=Unauthorized):
         check()
 
 
+def patient_view(issuers, tmp_path, authorization):
+    """The myeloma patient through vte-patient-view, with AUTH on and these trusted issuers."""
+    client = create_app({"AUTH": "on", "PUBLIC_URL": SERVICE, "TRUSTED_ISSUERS": issuers,
+                         "TODAY": TODAY, "CLOCK": Clock(NOW),
+                         "DATABASE_URL": f"sqlite:///{tmp_path}/fb.db"}).test_client()
+    return client.post("/cds-services/vte-patient-view",
+                       json=myeloma_on_lenalidomide_dexamethasone(),
+                       headers={"Authorization": authorization})
+
+
 # Epic
 
 
 def test_epic_token_is_verified_with_the_key_set_its_jku_names_on_the_issuers_host(
     http, clock, rsa_key
 ):
-    http.get(EPIC_JKU, json={"keys": [jwk(rsa_key, EPIC_KID, "RS384")]})
+    http.get(EPIC_JKU, json={"keys": [public_jwk(rsa_key, EPIC_KID, "RS384")]})
     claims = authenticator(EPIC_CONFIG, clock).verify(epic_token(rsa_key), AUD)
     assert (claims.iss, claims.sub) == (EPIC, EPIC_CLIENT)
     assert [call.request.url for call in http.calls] == [EPIC_JKU]
 
 
 def test_epic_token_living_900_seconds_is_accepted_and_901_refused(http, clock, rsa_key):
-    http.get(EPIC_JKU, json={"keys": [jwk(rsa_key, EPIC_KID, "RS384")]})
+    http.get(EPIC_JKU, json={"keys": [public_jwk(rsa_key, EPIC_KID, "RS384")]})
     checker = authenticator(EPIC_CONFIG, clock)
     assert checker.verify(epic_token(rsa_key, exp=NOW + 900), AUD).exp == NOW + 900
     refused(lambda: checker.verify(epic_token(rsa_key, exp=NOW + 901), AUD),
@@ -127,7 +106,7 @@ def test_epic_token_living_900_seconds_is_accepted_and_901_refused(http, clock, 
 
 
 def test_epic_token_before_its_nbf_is_refused(http, clock, rsa_key):
-    http.get(EPIC_JKU, json={"keys": [jwk(rsa_key, EPIC_KID, "RS384")]})
+    http.get(EPIC_JKU, json={"keys": [public_jwk(rsa_key, EPIC_KID, "RS384")]})
     refused(lambda: authenticator(EPIC_CONFIG, clock).verify(
         epic_token(rsa_key, nbf=NOW + 120), AUD), r"not yet valid \(nbf\)")
 
@@ -157,13 +136,13 @@ def test_epic_token_signed_es384_is_refused(http, clock, ec_key):
 
 
 def test_epic_token_from_another_client_id_is_refused(http, clock, rsa_key):
-    http.get(EPIC_JKU, json={"keys": [jwk(rsa_key, EPIC_KID, "RS384")]})
+    http.get(EPIC_JKU, json={"keys": [public_jwk(rsa_key, EPIC_KID, "RS384")]})
     refused(lambda: authenticator(EPIC_CONFIG, clock).verify(
         epic_token(rsa_key, sub="another-cds-client"), AUD), "sub is not a client id")
 
 
 def test_epic_token_signed_by_another_key_under_the_same_kid_is_refused(http, clock, rsa_key):
-    http.get(EPIC_JKU, json={"keys": [jwk(rsa_key, EPIC_KID, "RS384")]})
+    http.get(EPIC_JKU, json={"keys": [public_jwk(rsa_key, EPIC_KID, "RS384")]})
     impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     refused(lambda: authenticator(EPIC_CONFIG, clock).verify(epic_token(impostor), AUD),
             "signature is invalid")
@@ -184,14 +163,8 @@ def test_epic_key_url_on_another_host_is_refused_in_configuration():
 
 
 def test_epic_shaped_token_gets_cards_over_http(http, rsa_key, tmp_path):
-    http.get(EPIC_JKU, json={"keys": [jwk(rsa_key, EPIC_KID, "RS384")]})
-    clock = Clock()
-    client = create_app({"AUTH": "on", "PUBLIC_URL": SERVICE, "TRUSTED_ISSUERS": EPIC_CONFIG,
-                         "TODAY": TODAY, "CLOCK": clock,
-                         "DATABASE_URL": f"sqlite:///{tmp_path}/fb.db"}).test_client()
-    response = client.post("/cds-services/vte-patient-view",
-                           json=myeloma_on_lenalidomide_dexamethasone(),
-                           headers={"Authorization": epic_token(rsa_key)})
+    http.get(EPIC_JKU, json={"keys": [public_jwk(rsa_key, EPIC_KID, "RS384")]})
+    response = patient_view(EPIC_CONFIG, tmp_path, epic_token(rsa_key))
     assert response.status_code == 200
     assert response.json["cards"]
 
@@ -201,7 +174,7 @@ def test_epic_shaped_token_gets_cards_over_http(http, rsa_key, tmp_path):
 
 def serve_oracle(http, key, listed=(ORACLE_JKU,)):
     http.get(ORACLE_LIST, json=list(listed))
-    http.get(ORACLE_JKU, json={"keys": [jwk(key, ORACLE_KID, "ES384")]})
+    http.get(ORACLE_JKU, json={"keys": [public_jwk(key, ORACLE_KID, "ES384")]})
 
 
 def test_oracle_health_token_is_verified_when_its_jku_is_listed(http, clock, ec_key):
@@ -213,7 +186,7 @@ def test_oracle_health_token_is_verified_when_its_jku_is_listed(http, clock, ec_
 
 def test_oracle_health_list_may_be_an_object_holding_the_urls(http, clock, ec_key):
     http.get(ORACLE_LIST, json={"jkus": [ORACLE_JKU], "note": "whatever else"})
-    http.get(ORACLE_JKU, json={"keys": [jwk(ec_key, ORACLE_KID, "ES384")]})
+    http.get(ORACLE_JKU, json={"keys": [public_jwk(ec_key, ORACLE_KID, "ES384")]})
     assert authenticator(ORACLE_CONFIG, clock).verify(oracle_token(ec_key), AUD).iss == \
         ORACLE_HEALTH_ISSUER
 
@@ -239,7 +212,8 @@ def test_oracle_health_list_is_fetched_again_at_most_once_per_30_seconds(http, c
 
 
 def test_oracle_health_list_that_cannot_be_read_is_401_not_a_crash(http, clock, ec_key):
-    http.get(ORACLE_LIST, json={"keys": [jwk(ec_key, ORACLE_KID, "ES384")]})  # a JWKS, no URLs
+    # a JWKS, no URLs
+    http.get(ORACLE_LIST, json={"keys": [public_jwk(ec_key, ORACLE_KID, "ES384")]})
     refused(lambda: authenticator(ORACLE_CONFIG, clock).verify(oracle_token(ec_key), AUD),
             "issuer key list unavailable")
 
@@ -264,13 +238,7 @@ def test_oracle_health_profile_needs_its_jku_list_url():
 
 def test_oracle_health_shaped_token_gets_cards_over_http(http, ec_key, tmp_path):
     serve_oracle(http, ec_key)
-    clock = Clock()
-    client = create_app({"AUTH": "on", "PUBLIC_URL": SERVICE, "TRUSTED_ISSUERS": ORACLE_CONFIG,
-                         "TODAY": TODAY, "CLOCK": clock,
-                         "DATABASE_URL": f"sqlite:///{tmp_path}/fb.db"}).test_client()
-    response = client.post("/cds-services/vte-patient-view",
-                           json=myeloma_on_lenalidomide_dexamethasone(),
-                           headers={"Authorization": oracle_token(ec_key)})
+    response = patient_view(ORACLE_CONFIG, tmp_path, oracle_token(ec_key))
     assert response.status_code == 200
     assert response.json["cards"]
 
@@ -288,7 +256,7 @@ def test_sandbox_profile_takes_the_sandboxs_key_url_and_es384_only():
 
 def test_sandbox_profile_refuses_a_token_without_jku(http, clock, ec_key):
     config = {"https://sandbox.cds-hooks.org": {
-        "profile": "cds-hooks-sandbox", "jwks": {"keys": [jwk(ec_key, "k", "ES384")]}}}
+        "profile": "cds-hooks-sandbox", "jwks": {"keys": [public_jwk(ec_key, "k", "ES384")]}}}
     token = jwt.encode({"iss": "https://sandbox.cds-hooks.org", "aud": AUD, "iat": NOW,
                         "exp": NOW + 300, "jti": "j"}, ec_key, algorithm="ES384",
                        headers={"kid": "k"})
