@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from cds_service.json_depth import MAX_DEPTH, too_deep
 from tests.cds_service.scenarios import SCENARIOS
-from tests.reliability.test_fuzz_hooks import FUZZ, HOSTILE, JSON, nested
+from tests.reliability.support import FUZZ, HOSTILE, JSON, nested
 
 
 def reference(value: Any, limit: int = MAX_DEPTH) -> bool:

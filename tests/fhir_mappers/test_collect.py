@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from fhir_mappers.collect import Received, collect, reference
 from fhir_mappers.model import DataIssue
 from tests.cds_service.all_charts import calls
-from tests.reliability.test_fuzz_hooks import FUZZ, HOSTILE
+from tests.reliability.support import FUZZ, HOSTILE
 
 
 class _Unreadable:

@@ -26,7 +26,7 @@ from fhir_mappers.chart import READ_TYPES
 from fhir_mappers.collect import collect
 from tests.cds_service.all_charts import calls
 from tests.fhir_mappers.big_chart import build
-from tests.reliability.test_fuzz_hooks import FUZZ, HOSTILE, mutate
+from tests.reliability.support import FUZZ, HOSTILE, mutate
 
 ROOT = Path(__file__).parents[1]
 

@@ -1,11 +1,13 @@
 """What the reliability tests share: the app they drive, the property every answer must have,
-valid requests for every service, and loopback listeners that count who calls them.
+valid requests for every service, what the fuzz tests draw and how they mutate a request, and
+loopback listeners that count who calls them.
 
 Traffic goes only to 127.0.0.1; every listener stops by itself when its test ends.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 import threading
@@ -14,9 +16,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
 from cds_service.app import create_app
 from tests.cds_service.card_checks import assert_valid_card
-from tests.cds_service.scenarios import SCENARIOS, TODAY, request
+from tests.cds_service.scenarios import HOOK_INSTANCE, SCENARIOS, TODAY, request
 
 SERVICES = {"vte-patient-view": "patient-view", "vte-order-select": "order-select",
             "vte-order-sign": "order-sign"}
@@ -90,6 +95,112 @@ def assert_clean_answer(response, path: str) -> Any:
         assert isinstance(body["message"], str)
         assert body["message"]
     return body
+
+
+# --- what the fuzz tests draw, and how they mutate a valid request ---------------------------
+
+FUZZ = settings(deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.filter_too_much,
+                                       HealthCheck.large_base_example])
+
+FHIR_TYPES = ["Patient", "Observation", "Condition", "MedicationRequest", "MedicationStatement",
+              "Medication", "Procedure", "Device", "Encounter", "AllergyIntolerance",
+              "FamilyMemberHistory", "ServiceRequest", "Bundle", "OperationOutcome", "Binary",
+              "", "patient", "Observation ", "__proto__"]
+
+TEXT = st.text(max_size=40)
+UNICODE = st.text(alphabet=st.characters(min_codepoint=0x80), min_size=1, max_size=200)
+NUMBERS = st.one_of(st.integers(min_value=-(10**400), max_value=10**400),
+                    st.floats(allow_nan=True, allow_infinity=True))
+LEAVES = st.one_of(st.none(), st.booleans(), NUMBERS, TEXT)
+JSON = st.recursive(LEAVES, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(TEXT, inner, max_size=4)), max_leaves=20)
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for i in range(depth):
+        value = [value] if i % 2 else {"a": value}
+    return value
+
+
+HOSTILE = st.one_of(
+    JSON,
+    UNICODE,
+    st.just("A" * 100_000),
+    st.integers(min_value=50, max_value=700).map(nested),
+    st.sampled_from(["", " ", "\u0000", "Patient/someone-else", "../../../etc/passwd",
+                     "http://127.0.0.1:9/", "{{context.patientId}}", "1e309", "NaN", "-0",
+                     "2026-02-30", "9999-12-31", "0000-01-01", "<script>alert(1)</script>",
+                     "\u202e\u0645\u0631\u062d\u0628\u0627", "\U0001F489" * 50]),
+    st.sampled_from([0, -1, 1.5, -0.0, 2**63, -(2**63), 1e308, -1e308, float("inf"),
+                     float("-inf"), float("nan"), True, False, None, [], {}, [None], {"": None}]),
+)
+
+
+def all_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found: list[tuple[Any, ...]] = []
+    items = (doc.items() if isinstance(doc, dict)
+             else enumerate(doc) if isinstance(doc, list) else ())
+    for key, value in items:
+        found.append((*prefix, key))
+        found.extend(all_paths(value, (*prefix, key)))
+    return found
+
+
+def parent_of(doc: Any, path: tuple[Any, ...]) -> Any:
+    for key in path[:-1]:
+        doc = doc[key]
+    return doc
+
+
+def mutate(data: st.DataObject, doc: dict[str, Any], count: int) -> dict[str, Any]:
+    """Apply ``count`` mutations at paths drawn from ``doc``; returns the mutated copy."""
+    doc = copy.deepcopy(doc)
+    for _ in range(count):
+        paths = all_paths(doc)
+        if not paths:
+            break
+        path = data.draw(st.sampled_from(paths), label="path")
+        parent, key = parent_of(doc, path), path[-1]
+        operation = data.draw(st.sampled_from(
+            ["drop", "replace", "replace", "resource_type", "duplicate"]), label="op")
+        if operation == "drop":
+            del parent[key]
+        elif operation == "replace":
+            # a copy: HOSTILE's lists and objects are shared, and a later mutation of the value
+            # would change what the strategy draws next (Hypothesis then calls it flaky)
+            parent[key] = copy.deepcopy(data.draw(HOSTILE, label="value"))
+        elif operation == "resource_type":
+            resource_type = data.draw(st.sampled_from(FHIR_TYPES), label="type")
+            if isinstance(parent[key], dict):
+                parent[key]["resourceType"] = resource_type
+            else:
+                parent[key] = resource_type
+        elif isinstance(parent, list):
+            parent.append(copy.deepcopy(parent[key]))
+        else:
+            parent[key] = [copy.deepcopy(parent[key])] * 2
+    return doc
+
+
+LANGUAGES = st.one_of(st.sampled_from(["zh-CN,zh;q=0.9", "en", "*", "fr;q=x", ""]),
+                      st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126),
+                              max_size=30))
+
+
+def assessment_body(hook: dict[str, Any], as_bundle: bool) -> dict[str, Any]:
+    """A ``POST /assessments`` body holding what the hook request ``hook`` holds: its prefetch
+    resources as a collection Bundle, or its context and prefetch as a hook request."""
+    if as_bundle:
+        entries = []
+        for value in hook["prefetch"].values():
+            entries += value.get("entry", []) if value["resourceType"] == "Bundle" \
+                else [{"resource": value}]
+        return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    return {"hook": "patient-view", "hookInstance": HOOK_INSTANCE, "context": hook["context"],
+            "prefetch": hook["prefetch"]}
 
 
 # --- loopback listeners ----------------------------------------------------------------------

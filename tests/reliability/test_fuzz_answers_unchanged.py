@@ -32,9 +32,18 @@ from urllib.parse import quote
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.cds_service.scenarios import HOOK_INSTANCE, SCENARIOS
-from tests.reliability.support import SERVICES, assert_clean_answer, make_app, scenario_request
-from tests.reliability.test_fuzz_hooks import FUZZ, LANGUAGES, TEXT, mutate
+from tests.cds_service.scenarios import SCENARIOS
+from tests.reliability.support import (
+    FUZZ,
+    LANGUAGES,
+    SERVICES,
+    TEXT,
+    assert_clean_answer,
+    assessment_body,
+    make_app,
+    mutate,
+    scenario_request,
+)
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "fuzz_corpus.jsonl.xz"
@@ -70,17 +79,7 @@ def draw_mutated_hook_requests(name, service, count, language, data):
        as_of=st.one_of(st.none(), st.dates().map(str), TEXT),
        count=st.integers(min_value=0, max_value=3), data=st.data())
 def draw_mutated_assessments(name, as_bundle, as_of, count, data):
-    hook = scenario_request(name, "vte-patient-view")
-    if as_bundle:
-        entries = []
-        for value in hook["prefetch"].values():
-            entries += value.get("entry", []) if value["resourceType"] == "Bundle" \
-                else [{"resource": value}]
-        body: dict[str, Any] = {"resourceType": "Bundle", "type": "collection",
-                                "entry": entries}
-    else:
-        body = {"hook": "patient-view", "hookInstance": HOOK_INSTANCE,
-                "context": hook["context"], "prefetch": hook["prefetch"]}
+    body = assessment_body(scenario_request(name, "vte-patient-view"), as_bundle)
     query = "" if as_of is None else "?as_of=" + quote(as_of, safe="")
     _keep("/assessments" + query, mutate(data, body, count), {})
 
