@@ -18,13 +18,19 @@ model costs 50-200 µs a resource; this walk, a few. It knows:
 Anything else (an empty object or list, a ``_field`` extension sibling, a ``contained`` resource,
 ``url``, ``uuid``, ``base64Binary``, ``xhtml``, a JSON type the model would coerce) is "not sure".
 tests/fhir_mappers/test_shapes.py holds the walk to what the models answer.
+
+The walk is one function per element shape, built on first use, with each field's check chosen
+then; the answers of the date, code and id checks are kept per text (a chart repeats them).
+tests/fhir_mappers/test_shapes_walk.py holds it to the recursive walk it replaced.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
+import threading
 import types
 import typing
 from collections.abc import Callable
@@ -43,6 +49,8 @@ _DATE_PARTS = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _NAIVE_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 Check = Callable[[Any], bool]
+_REMEMBERED_TEXTS = 4096  # answers kept per primitive type
+_REMEMBERED_LENGTH = 64  # longer texts are checked each time (a date or a code is shorter)
 
 
 def _naive(value: str) -> bool:
@@ -128,10 +136,28 @@ def _time(value: Any) -> bool:
             and fhir_types.Time.pattern.fullmatch(value) is not None and _time_part(value))
 
 
+def _remembered(check: Check) -> Check:
+    """``check``, with its answer for each short text kept: a chart repeats its dates, codes and
+    systems, and a date costs a pattern, a calendar and a time check (a few µs) each time."""
+    answers: dict[str, bool] = {}
+
+    @functools.wraps(check)
+    def remembered(value: Any) -> bool:
+        if type(value) is not str or len(value) > _REMEMBERED_LENGTH:
+            return check(value)
+        answer = answers.get(value)
+        if answer is None:
+            if len(answers) >= _REMEMBERED_TEXTS:  # bounded: the texts come from callers
+                answers.clear()
+            answer = answers[value] = check(value)
+        return answer
+    return remembered
+
+
 PRIMITIVES: dict[type, Check] = {
     fhir_types.String: _string,
-    fhir_types.Code: _code,
-    fhir_types.Id: _id,
+    fhir_types.Code: _remembered(_code),
+    fhir_types.Id: _remembered(_id),
     fhir_types.Uri: _text,
     fhir_types.Canonical: _text,
     fhir_types.Markdown: _text,
@@ -139,10 +165,10 @@ PRIMITIVES: dict[type, Check] = {
     fhir_types.UnsignedInt: _integer(0),
     fhir_types.PositiveInt: _integer(1),
     fhir_types.Decimal: _decimal,
-    fhir_types.Date: _moment(fhir_types.Date.pattern),
-    fhir_types.DateTime: _moment(fhir_types.DateTime.pattern),
-    fhir_types.Instant: _moment(fhir_types.Instant.pattern),
-    fhir_types.Time: _time,
+    fhir_types.Date: _remembered(_moment(fhir_types.Date.pattern)),
+    fhir_types.DateTime: _remembered(_moment(fhir_types.DateTime.pattern)),
+    fhir_types.Instant: _remembered(_moment(fhir_types.Instant.pattern)),
+    fhir_types.Time: _remembered(_time),
 }
 
 
@@ -155,14 +181,20 @@ class Field:
     element: type | None = None
 
 
+def _unbuilt(value: Any) -> bool:
+    raise RuntimeError("shapes: walk() of a shape whose walk is not built")
+
+
 @dataclass(eq=False)
 class Shape:
     """An element's JSON properties, name -> (repeats, primitive check, element shape, index of
-    its choice group or -1); the required ones; the choice groups one of which is required."""
+    its choice group or -1); the required ones; the choice groups one of which is required;
+    ``walk``, the check of an element of this shape (`_build_walk`)."""
 
     fields: dict[str, tuple[bool, Check | None, Shape | None, int]] = field(default_factory=dict)
     required: frozenset[str] = frozenset()
     needed_choices: tuple[int, ...] = ()
+    walk: Check = _unbuilt
 
 
 def _alternatives(annotation: Any) -> list[Any]:
@@ -231,40 +263,89 @@ def shape(model: Any) -> Shape:
 def surely_valid(model: type, data: Any) -> bool:
     """True only if ``model.model_validate(data)`` would raise nothing (see the module); the
     resource's own ``resourceType`` is the caller's to check."""
-    return type(data) is dict and _element(shape(model), data, top=True)
+    walk = _RESOURCE_WALKS.get(model)
+    if walk is None:
+        with _BUILDING:  # a walk is built from complete shapes only, once
+            walk = _RESOURCE_WALKS.get(model) or _resource_walk(model)
+            _RESOURCE_WALKS[model] = walk
+    return type(data) is dict and walk(data)
 
 
-def _element(known: Shape, data: dict[str, Any], top: bool = False) -> bool:
-    if not data:
-        return False
-    fields = known.fields
-    chosen: set[int] | None = None
-    for key, value in data.items():
-        spec = fields.get(key)
-        if spec is None:
-            if top and key == "resourceType":
-                continue
+_RESOURCE_WALKS: dict[Any, Check] = {}
+_BUILDING = threading.Lock()
+
+
+def _resource_walk(model: Any) -> Check:
+    """The walk of a resource of ``model``: its shape's, with ``resourceType`` allowed at the
+    top. Builds the walk of every shape built so far (elements refer to each other's shapes,
+    so each walk finds the walks of its elements' shapes when it runs)."""
+    top = shape(model)
+    for known in list(_SHAPES.values()):
+        if known.walk is _unbuilt:
+            known.walk = _build_walk(known, top=False)
+    return _build_walk(top, top=True)
+
+
+def _build_walk(known: Shape, top: bool) -> Check:
+    """What the element check decides for ``known`` (any field the shape does not know, an empty
+    element, a wrong type, a second value of a choice, a missing required element or choice
+    makes it False), as one function: each field's check is chosen once, here, not at every
+    value."""
+    checks = {name: _field_walk(repeats, check, element)
+              for name, (repeats, check, element, _) in known.fields.items()}
+    if top:
+        checks.setdefault("resourceType", _anything)
+    required = known.required
+    choice = {name: 1 << group for name, (*_, group) in known.fields.items() if group >= 0}
+    needed = 0
+    for group in known.needed_choices:
+        needed |= 1 << group
+
+    def walk(data: dict[str, Any]) -> bool:
+        if not data:
             return False
-        repeats, check, element, group = spec
-        if group >= 0:  # a choice: one value at most
-            if chosen is None:
-                chosen = {group}
-            elif group in chosen:
+        for key, value in data.items():
+            check = checks.get(key)
+            if check is None or not check(value):
                 return False
-            else:
-                chosen.add(group)
-        if repeats:
-            if type(value) is not list or not value:
+        return not required or required <= data.keys()
+
+    def walk_choices(data: dict[str, Any]) -> bool:
+        if not data:
+            return False
+        chosen = 0
+        for key, value in data.items():
+            check = checks.get(key)
+            if check is None or not check(value):
                 return False
-            for item in value:
-                if not (check(item) if check is not None else
-                        type(item) is dict and _element(element, item)):  # type: ignore[arg-type]
+            bit = choice.get(key)
+            if bit is not None:  # a choice: one value at most
+                if chosen & bit:
                     return False
-        elif check is not None:
-            if not check(value):
-                return False
-        elif type(value) is not dict or not _element(element, value):  # type: ignore[arg-type]
-            return False
-    if known.required and not known.required <= data.keys():
-        return False
-    return all(chosen is not None and n in chosen for n in known.needed_choices)
+                chosen |= bit
+        return (not required or required <= data.keys()) and chosen & needed == needed
+
+    return walk_choices if choice else walk
+
+
+def _anything(value: Any) -> bool:
+    return True
+
+
+def _field_walk(repeats: bool, check: Check | None, element: Shape | None) -> Check:
+    """The check of one property's JSON value: a primitive, an element, or a non-empty list of
+    either."""
+    if check is None:
+        assert element is not None
+        sub = element
+
+        def check_element(value: Any) -> bool:
+            return type(value) is dict and sub.walk(value)
+        check = check_element
+    if not repeats:
+        return check
+    item_check = check
+
+    def each(value: Any) -> bool:
+        return type(value) is list and bool(value) and all(map(item_check, value))
+    return each
