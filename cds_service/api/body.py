@@ -19,7 +19,7 @@ from flask import current_app, request
 
 from cds_service.errors import BadRequest, PayloadTooLarge
 from cds_service.json_depth import MAX_DEPTH, too_deep
-from cds_service.json_read import loads
+from cds_service.json_read import read
 
 __all__ = ["MAX_DEPTH", "json_object", "raw", "too_deep"]
 
@@ -47,11 +47,11 @@ def raw() -> bytes:
 def json_object() -> dict[str, Any]:
     """The body as a JSON object, or a 400/413 that says what is wrong with it."""
     try:
-        body = loads(raw() or b"null")
+        body, deep = read(raw() or b"null", MAX_DEPTH)
     except (ValueError, RecursionError) as exc:
         raise BadRequest("request body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
-    if too_deep(body):
+    if deep:
         raise BadRequest(f"request body nests deeper than {MAX_DEPTH} levels")
     return body

@@ -49,8 +49,8 @@ from urllib3.exceptions import ReadTimeoutError
 
 from cds_service.errors import BadRequest, Forbidden, PrefetchUnavailable
 from cds_service.instruments import FHIR_QUERIES
-from cds_service.json_depth import MAX_DEPTH, too_deep
-from cds_service.json_read import loads
+from cds_service.json_depth import MAX_DEPTH
+from cds_service.json_read import read
 
 # FHIR R4 id: https://hl7.org/fhir/R4/datatypes.html#id
 FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -286,14 +286,14 @@ class FhirClient:
 
 def _parse(data: bytes, what: str) -> Any:
     try:
-        value = loads(data)
+        value, deep = read(data, MAX_DEPTH)
     except RecursionError as exc:
         raise PrefetchUnavailable(f"FHIR server sent JSON nested too deep for {what}",
                                   reason="not_json") from exc
     except ValueError as exc:
         raise PrefetchUnavailable(f"FHIR server sent no JSON for {what}",
                                   reason="not_json") from exc
-    if too_deep(value):
+    if deep:
         raise PrefetchUnavailable(f"FHIR server sent JSON nested deeper than {MAX_DEPTH} levels "
                                   f"for {what}", reason="not_json")
     return value

@@ -1,5 +1,5 @@
 """``cds_service.json_read.loads`` gives what ``json.loads`` gives (issue 15: request bodies and
-FHIR pages parsed with orjson where it agrees).
+FHIR pages parsed with orjson where it agrees), and ``read`` the depth ``too_deep`` gives.
 
 "The same" means the same value, with the same types (an integer stays an integer, exact), the
 same key order and the same float bits (``-0.0``, NaN), or the same exception. Held on: every
@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cds_service.json_read import loads
+from cds_service.json_depth import MAX_DEPTH, too_deep
+from cds_service.json_read import loads, read
 from tests.cds_service.all_charts import calls
 from tests.reliability.test_fuzz_answers_unchanged import corpus
 
@@ -98,3 +99,58 @@ def test_any_number_reads_the_same(text):
 ])
 def test_hostile_texts_read_or_fail_the_same(data):
     same(data)
+
+
+# --- depth read off the text ---------------------------------------------------------------
+
+
+def same_depth(data: bytes, limit: int = MAX_DEPTH) -> None:
+    value, deep = read(data, limit)
+    assert exact(value) == exact(json.loads(data))
+    assert deep == too_deep(value, limit), data[:200]
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value, "s": "]}\\\"[{"}
+    return value
+
+
+TRICKY = st.text(alphabet='{}[]"\\/:,abc ', max_size=12)
+
+
+def test_every_request_the_project_holds_has_the_depth_the_walk_gives():
+    for call in calls():
+        same_depth(json.dumps(call.body).encode())
+    for entry in corpus():
+        same_depth(json.dumps(entry).encode())
+        same_depth(json.dumps(entry).encode(), limit=6)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.recursive(st.none() | st.integers() | TRICKY | st.text(),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(TRICKY | st.text(max_size=6), inner, max_size=4),
+                    max_leaves=60),
+       st.integers(min_value=1, max_value=8), st.booleans())
+def test_any_document_has_the_depth_the_walk_gives(value, limit, ascii_only):
+    same_depth(json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass"),
+               limit)
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 63, 64, 65, 66, 200, 300])
+@pytest.mark.parametrize("leaf", [1, "{[", '"]}', "\\", "\\\"}", "a\\\\\"[[[", {}, []])
+def test_nesting_around_the_limit_reads_as_the_walk_does(depth, leaf):
+    same_depth(json.dumps(nested(depth, leaf)).encode())
+    same_depth(json.dumps(nested(depth, leaf), indent=1).encode())
+
+
+@pytest.mark.parametrize("data", [
+    b'"\\\\"', b'["\\\\", "["]', b'["\\\\\\"[", {"a": "\\\\"}]', b'{"a": "x\\n\\"{"}',
+    b'[["]"], ["["]]', b'{"{": "}", "[": ["]"]}', b'""', b"[]", b"{}", b"1",
+    b'["\\u005c", "\\u0022[", "\\/"]', "[\"\u6c49{\", [\"\u00e9]\"]]".encode(),
+])
+def test_quotes_brackets_and_escapes_in_strings_are_not_structure(data):
+    same_depth(data)
+    same_depth(data, limit=1)
