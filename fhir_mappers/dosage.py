@@ -168,6 +168,8 @@ def _tables() -> _Tables:
 # ------------------------------------------------------------------------------- JSON access ----
 
 def _map(raw: object) -> Mapping[str, Any]:
+    if type(raw) is dict:  # what JSON gives, without asking the Mapping ABC
+        return raw
     return raw if isinstance(raw, Mapping) else {}
 
 
@@ -184,6 +186,13 @@ def _num(raw: object) -> Fraction | None:
         return raw
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return None
+    return _exact(raw)
+
+
+@functools.lru_cache(maxsize=1024, typed=True)
+def _exact(raw: int | float) -> Fraction:
+    # str() first so that 0.1 is exactly 1/10; kept per number and type (1 and 1.0 apart): an
+    # order states the same few numbers again and again, and parsing one takes 3 µs
     return Fraction(str(raw))
 
 
@@ -372,28 +381,30 @@ def _stated_cycles(resource: Mapping[str, Any]) -> set[tuple[int, str]]:
 
 
 _EXPLICIT_CYCLE = [  # (pattern, days per unit): the words say "cycle", so always a cycle
-    (r"(\d+)\s*-?\s*days?\s+cycles?", 1),
-    (r"cycles?\s*(?:length\s*)?(?:of|=|:|is)?\s*(\d+)\s*days?", 1),
-    (r"(\d+)\s*-?\s*weeks?\s+cycles?", 7),
-    (r"(\d+)\s*天\s*(?:为|是)?\s*(?:一|1)\s*(?:个)?\s*(?:疗程|周期)", 1),
-    (r"(?:疗程|周期)\s*(?:为|:|：)?\s*(\d+)\s*天", 1),
-    (r"(\d+)\s*周\s*(?:为|是)?\s*(?:一|1)\s*(?:个)?\s*(?:疗程|周期)", 7),
-]
+    (re.compile(p, re.IGNORECASE), unit) for p, unit in (
+        (r"(\d+)\s*-?\s*days?\s+cycles?", 1),
+        (r"cycles?\s*(?:length\s*)?(?:of|=|:|is)?\s*(\d+)\s*days?", 1),
+        (r"(\d+)\s*-?\s*weeks?\s+cycles?", 7),
+        (r"(\d+)\s*天\s*(?:为|是)?\s*(?:一|1)\s*(?:个)?\s*(?:疗程|周期)", 1),
+        (r"(?:疗程|周期)\s*(?:为|:|：)?\s*(\d+)\s*天", 1),
+        (r"(\d+)\s*周\s*(?:为|是)?\s*(?:一|1)\s*(?:个)?\s*(?:疗程|周期)", 7),
+    )]
 _BARE_CYCLE = [  # an interval: a cycle unless it restates the dosing interval
-    (r"(?<![a-z])q\s*(\d+)\s*d(?:ays?)?(?![a-z])", 1),
-    (r"(?<![a-z])q\s*(\d+)\s*w(?:ks?|eeks?)?(?![a-z])", 7),
-    (r"every\s+(\d+)\s+days?", 1),
-    (r"every\s+(\d+)\s+weeks?", 7),
-    (r"每\s*(\d+)\s*天(?!\s*(?:一|1)\s*次)", 1),
-    (r"每\s*(\d+)\s*周(?!\s*(?:一|1)\s*次)", 7),
-]
+    (re.compile(p, re.IGNORECASE), unit) for p, unit in (
+        (r"(?<![a-z])q\s*(\d+)\s*d(?:ays?)?(?![a-z])", 1),
+        (r"(?<![a-z])q\s*(\d+)\s*w(?:ks?|eeks?)?(?![a-z])", 7),
+        (r"every\s+(\d+)\s+days?", 1),
+        (r"every\s+(\d+)\s+weeks?", 7),
+        (r"每\s*(\d+)\s*天(?!\s*(?:一|1)\s*次)", 1),
+        (r"每\s*(\d+)\s*周(?!\s*(?:一|1)\s*次)", 7),
+    )]
 
 
 def _cycles_in_text(text: str, dosing_intervals: set[Fraction]) -> set[int]:
     found = {int(m.group(1)) * unit for pattern, unit in _EXPLICIT_CYCLE
-             for m in re.finditer(pattern, text, re.IGNORECASE)}
+             for m in pattern.finditer(text)}
     for pattern, unit in _BARE_CYCLE:
-        for m in re.finditer(pattern, text, re.IGNORECASE):
+        for m in pattern.finditer(text):
             days = int(m.group(1)) * unit
             if days > 1 and Fraction(days) not in dosing_intervals:
                 found.add(days)
@@ -808,6 +819,11 @@ def _unit_days(code: object) -> Fraction:
     if seconds is None:
         raise _Unknown("the period is not in seconds, minutes, hours, days or weeks (months and "
                        "years have no fixed length in days)")
+    return _seconds_as_days(seconds)
+
+
+@functools.cache
+def _seconds_as_days(seconds: int) -> Fraction:
     return Fraction(seconds, 86400)
 
 
