@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from cds_service.app import create_app
 from tests.cds_service.all_charts import Call, calls
+from tests.clinical_review.test_review_charts import clients_by_day
 
 RULE_ID = re.compile(r"(?<![A-Za-z])[A-Z]+(?:-[A-Z0-9]+)*-\d+(?![A-Za-z0-9])")  # ADJ-02
 REFERENCE = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")  # Observation/obs-egfr
@@ -81,17 +81,7 @@ CALLS = calls()
 
 @pytest.fixture(scope="module")
 def clients(tmp_path_factory) -> Any:
-    made: dict[str, Any] = {}
-
-    def get(as_of: str) -> Any:
-        if as_of not in made:
-            db = tmp_path_factory.mktemp("zh") / "feedback.db"
-            made[as_of] = create_app({"AUTH": "off", "TODAY": as_of,
-                                      "PUBLIC_URL": "https://cds.example",
-                                      "DATABASE_URL": f"sqlite:///{db}",
-                                      "FHIR_ALLOWLIST": ""}).test_client()
-        return made[as_of]
-    return get
+    return clients_by_day(tmp_path_factory, "zh")
 
 
 def test_every_card_of_every_chart_and_hook_is_chinese_throughout(clients: Any) -> None:

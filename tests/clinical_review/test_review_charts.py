@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,19 +60,25 @@ def request_for(case: dict[str, Any]) -> dict[str, Any]:
             "prefetch": prefetch}
 
 
-@pytest.fixture(scope="module")
-def clients(tmp_path_factory):
+def clients_by_day(tmp_path_factory: Any, folder: str) -> Callable[[str], Any]:
+    """A test client for each assessment date (the service's TODAY), made when first asked
+    for, each with its own store under a temporary ``folder``."""
     made: dict[str, Any] = {}
 
     def get(as_of: str) -> Any:
         if as_of not in made:
-            db = tmp_path_factory.mktemp("review") / "feedback.db"
+            db = tmp_path_factory.mktemp(folder) / "feedback.db"
             made[as_of] = create_app({"AUTH": "off", "TODAY": as_of,
                                       "PUBLIC_URL": "https://cds.example",
                                       "DATABASE_URL": f"sqlite:///{db}",
                                       "FHIR_ALLOWLIST": ""}).test_client()
         return made[as_of]
     return get
+
+
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory):
+    return clients_by_day(tmp_path_factory, "review")
 
 
 def answers(client: Any, case: dict[str, Any]) -> dict[str, Any]:
