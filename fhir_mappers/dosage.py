@@ -24,16 +24,21 @@ What it reads (plain, already parsed JSON dicts; the caller has chosen the curre
   not read as a cycle.
 - Dosage ``text``/``patientInstruction``, only for a field that is absent from the structure: the
   dose ("40 mg") and days of the cycle ("days 1-4, 9-12, 17-20", "D1-4, D9-12", "d1,8,15,22",
-  "d1-4、d9-12", "第1-4天"); every reading of text is reported in ``assumptions``.
+  "d1-4、d9-12", "第1-4天"); every reading of text is reported in ``assumptions``. A repeat with
+  a period shorter than ``cycle.open_schedule_whole_cycle_min_period_days`` and no end (no count,
+  duration or bounds end: "20 mg once daily") takes its days from the text; with none there,
+  its doses per cycle are unknown, never every day of the cycle (pulsed dexamethasone is
+  ordered so). A longer period with no end (weekly) runs to the end of the cycle.
 - MedicationAdministration ``dosage.dose`` and ``effectiveDateTime``/``effectivePeriod.start``:
   the administrations dated within the cycle that ends on the latest one are summed.
 
 What it refuses (``mg`` None and a ``reason`` naming the resource): no dose; a dose range; mL
 without a concentration; tablets without a stated strength; a dose per kg or m²; "as directed";
-as-needed (PRN) orders; no timing; frequency ranges; periods in months or years; weekday
-schedules over spans that are not whole weeks when no date fixes the weekday; a drug the caller
-could not name or that has no equivalence; orders that state different cycle lengths. It never
-copies free text from the record into a reason or an assumption.
+as-needed (PRN) orders; no timing; a daily schedule with no end and no days of the cycle;
+frequency ranges; periods in months or years; weekday schedules over spans that are not whole
+weeks when no date fixes the weekday; a drug the caller could not name or that has no
+equivalence; orders that state different cycle lengths. It never copies free text from the
+record into a reason or an assumption.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ class _Tables:
     default_cycle_days: int
     default_cycle_why: str
     repeat_cycle_min_days: int
+    open_whole_cycle_min_days: int
     equivalent_mg: Mapping[str, Fraction]
     basis: str
     ucum_system: str
@@ -138,12 +144,14 @@ def _parse_tables(raw: Mapping[str, Any]) -> _Tables:
             if not section.get("source"):
                 raise DosageTableError("dosage.toml: every section needs a source")
         default, shortest = cycle["default_days"], cycle["repeat_period_min_days"]
-        for name, days in (("default_days", default), ("repeat_period_min_days", shortest)):
+        open_min = cycle["open_schedule_whole_cycle_min_period_days"]
+        for name, days in (("default_days", default), ("repeat_period_min_days", shortest),
+                           ("open_schedule_whole_cycle_min_period_days", open_min)):
             if not isinstance(days, int) or isinstance(days, bool) or days < 1:
                 raise DosageTableError(f"dosage.toml: cycle.{name} must be a positive integer")
         seconds = {k: int(v) for k, v in time["seconds"].items()}
         return _Tables(
-            default, str(cycle["why"]), shortest,
+            default, str(cycle["why"]), shortest, open_min,
             {k: _number(v, f"equivalence.mg.{k}") for k, v in eq["mg"].items()},
             str(eq["basis"]), str(qty["ucum_system"]), str(qty["snomed_system"]),
             _units(qty["units"], "ucum"), _units(qty["units"], "snomed"),
@@ -684,7 +692,7 @@ def _administrations(dosage: Mapping[str, Any], start: Fraction | None, cycle: i
             raise _Unknown("the timing has both event dates and a repeat rule")
         return _count_events(events, _anchored(anchor), cycle, notes)
     if _is_structured(repeat):
-        return _count_repeat(repeat, start, cycle, anchor, notes)
+        return _count_repeat(repeat, start, cycle, anchor, notes, _text(dosage))
     if timing.get("code"):
         raise _Unknown("the timing code is not one this mapper reads")
     return _count_text_days(_text(dosage), cycle, notes)
@@ -741,7 +749,8 @@ def _count_events(events: list[Any], anchor: dt.date, cycle: int, notes: list[Me
 
 
 def _count_repeat(repeat: Mapping[str, Any], start: Fraction | None, cycle: int,
-                  anchor: dt.date | None, notes: list[Message]) -> tuple[int, Fraction | None]:
+                  anchor: dt.date | None, notes: list[Message], text: str = ""
+                  ) -> tuple[int, Fraction | None]:
     span_start, span_end = _span(repeat, start, anchor, notes)
     count = _num(repeat.get("count"))
     if _list(repeat.get("dayOfWeek")):
@@ -752,6 +761,8 @@ def _count_repeat(repeat: Mapping[str, Any], start: Fraction | None, cycle: int,
     rate = _rate(repeat)
     if span_end is None and count is not None:
         span_end = span_start + count / rate
+    if span_end is None and _period_days(repeat) < _tables().open_whole_cycle_min_days:
+        return _open_schedule_days(text, rate, span_start, cycle, notes)
     length = _length_in_cycle(span_start, span_end, cycle, notes)
     # The first dose is on the first day of the span; later ones follow at the dosing interval.
     doses = math.ceil(length * rate)
@@ -905,6 +916,33 @@ def _count_text_days(text: str, cycle: int, notes: list[Message]) -> tuple[int, 
         raise _Unknown(f"the dosage text lists days after the end of the {cycle}-day cycle")
     notes.append(Message.of("schedule_from_text", count=len(days)))
     return len(days), Fraction(days[-1])
+
+
+def _period_days(repeat: Mapping[str, Any]) -> Fraction:
+    """The repeat's period in days (times of day alone repeat daily); 8 per 21 d is 21."""
+    period = _num(repeat.get("period"))
+    return Fraction(1) if period is None else period * _unit_days(repeat.get("periodUnit"))
+
+
+def _open_schedule_days(text: str, rate: Fraction, start: Fraction, cycle: int,
+                        notes: list[Message]) -> tuple[int, Fraction]:
+    """A schedule repeating in a period shorter than a week with no end ("20 mg daily"):
+    the days of the cycle come from the dosage text ("第1-4天、第9-12天"), or the count is unknown.
+    Every day of the cycle is never assumed: pulsed dexamethasone is ordered this way."""
+    days = _text_days(text)
+    if not days:
+        raise _Unknown("the timing repeats with no end, count or duration and no days of the "
+                       "cycle are stated, so how many doses fall in a cycle is not known (every "
+                       "day of the cycle is not assumed)")
+    if days[-1] > cycle:
+        raise _Unknown(f"the dosage text lists days after the end of the {cycle}-day cycle")
+    if days[0] <= start:
+        raise _Unknown("the dosage text lists days before this part of the schedule starts")
+    if rate.denominator != 1:
+        raise _Unknown("the dosage text lists days of the cycle but the timing is not a whole "
+                       "number of doses a day")
+    notes.append(Message.of("schedule_days_from_text", count=len(days) * int(rate)))
+    return len(days) * int(rate), Fraction(days[-1])
 
 
 # ---------------------------------------------------------- MedicationAdministration lists ----

@@ -149,6 +149,7 @@ KEYS = (
     runtime_key("document", "schedule_past_cycle"),
     runtime_key("document", "bounds_as_cycle_days"),
     runtime_key("document", "schedule_from_text"),
+    runtime_key("document", "schedule_days_from_text"),
     runtime_key("document", "administrations_up_to_latest"),
     runtime_key("document", "earlier_not_counted"),
     # Why a resource could not be used (data issues).

@@ -81,6 +81,7 @@ KEYS = (
     runtime_key("reading", "schedule_past_cycle"),
     runtime_key("reading", "bounds_as_cycle_days"),
     runtime_key("reading", "schedule_from_text"),
+    runtime_key("reading", "schedule_days_from_text"),
     runtime_key("reading", "administrations_up_to_latest"),
     runtime_key("reading", "administrations_up_to_latest_earlier"),
     # values inside them

@@ -480,8 +480,57 @@ def test_a_course_longer_than_the_cycle_is_counted_within_the_cycle_and_says_so(
 
 
 def test_a_later_sequence_after_an_open_ended_one_is_unknown():
-    dosage = [daily(mg(40), 1), daily(mg(20), 2, count=4)]
+    dosage = [weekly(mg(40)), daily(mg(20), 2, count=4)]
     unknown(mg_per_cycle([request("dex-open", dosage)], by_name), "earlier sequence")
+
+
+# ------------------- MM-T5-20/21: an open-ended daily order, its days written only in the text ----
+
+def daily_with_text(quantity: dict[str, Any], text: str, **repeat: Any) -> dict[str, Any]:
+    return {**daily(quantity, **repeat), "text": text}
+
+
+@pytest.mark.parametrize("text", [
+    "地塞米松 20mg 口服 每日1次 第1-4天、第9-12天，28天为1周期",
+    "dexamethasone 20 mg orally once daily days 1-4 and 9-12, 28-day cycle",
+    "20 mg qd d1-4, d9-12 q28d",
+    "20 mg daily on d1,2,3,4,9,10,11,12 of a 28-day cycle",
+])
+def test_td_dexamethasone_20_mg_daily_on_days_1_4_and_9_12_is_160_mg_not_560(text):
+    # MM-T5-21 (120-160 mg, +2), not MM-T5-20 (> 160 mg, +4): the structured timing says "daily"
+    # with no end; the cycle days are only in the text.
+    result = mg_per_cycle([request("dex-td", [daily_with_text(mg(20), text)])], by_name)
+    assert (result.mg, result.cycle_days) == (160, 28)
+    assert "schedule_days_from_text" in keys(result)
+    assert "schedule_without_end" not in keys(result)
+
+
+def test_pad_dexamethasone_40_mg_daily_on_days_1_4_of_21_is_160_mg():
+    text = "地塞米松 40mg 静脉滴注 第1-4天，21天为1周期"
+    result = mg_per_cycle([request("dex-pad", [daily_with_text(mg(40), text)])], by_name)
+    assert (result.mg, result.cycle_days) == (160, 21)
+
+
+@pytest.mark.parametrize("text", [None, "地塞米松 20mg 每日1次 口服", "20 mg PO daily"])
+def test_dexamethasone_daily_with_no_end_and_no_days_is_unknown_not_every_day_of_the_cycle(text):
+    # MM-T5-26: 20 mg x 28 days would be 560 mg (+4, very high); the days are not stated, so the
+    # per-cycle total is unknown and the score shows what it could change.
+    dosage = daily_with_text(mg(20), text) if text else daily(mg(20))
+    result = mg_per_cycle([request("dex-open", [dosage])], by_name)
+    unknown(result, "no end", "not known", "every day of the cycle is not assumed")
+
+
+def test_dexamethasone_daily_with_a_structured_end_still_needs_no_text():
+    four_days = {"value": 4, "unit": "d", "system": UCUM, "code": "d"}
+    result = mg_per_cycle([request("dex-4d", [daily(mg(40), boundsDuration=four_days)])],
+                          by_name)
+    assert result.mg == 160
+
+
+def test_daily_dexamethasone_text_days_past_the_cycle_are_unknown():
+    text = "20 mg daily days 1-4, 9-12, 17-20, 25-30, 21-day cycle"
+    unknown(mg_per_cycle([request("dex-x", [daily_with_text(mg(20), text)])], by_name),
+            "after the end of the 21-day cycle")
 
 
 def test_period_in_months_is_unknown():

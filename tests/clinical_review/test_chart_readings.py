@@ -1,0 +1,97 @@
+"""What a clinician sees when the chart states a fact in a way the mapper once misread.
+
+Each test is one scenario found by a hold-out review (charts written from the seeds alone): a
+small chart sent as an EHR sends it (patient-view, every prefetch key filled), the card and the
+assessment behind its link read as the clinician reads them. The rule id each one rests on is in
+the test's name or first line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.clinical_review.test_review_charts import SERVICE, request_for
+
+AS_OF = "2026-12-01"
+UCUM = "http://unitsofmeasure.org"
+
+
+def patient(birth_date: str = "1949-03-02", gender: str = "male") -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": "pat-1", "gender": gender, "birthDate": birth_date}
+
+
+def condition(ident: str, system: str, code: str, text: str) -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": ident, "subject": {"reference": "Patient/pat-1"},
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                "code": "active"}]},
+            "code": {"coding": [{"system": system, "code": code}], "text": text},
+            "recordedDate": "2026-11-24"}
+
+
+def myeloma() -> dict[str, Any]:
+    return condition("cond-mm", "http://hl7.org/fhir/sid/icd-10", "C90.0", "多发性骨髓瘤")
+
+
+def order(ident: str, rxnorm: str, name: str, mg: float, text: str,
+          repeat: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"resourceType": "MedicationRequest", "id": ident, "status": "active",
+            "intent": "order", "subject": {"reference": "Patient/pat-1"},
+            "authoredOn": "2026-11-02",
+            "medicationCodeableConcept": {"coding": [{
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": rxnorm,
+                "display": name}], "text": name},
+            "dosageInstruction": [{
+                "text": text,
+                "timing": {"repeat": repeat or {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": mg, "unit": "mg", "system": UCUM,
+                                                  "code": "mg"}}]}]}
+
+
+def thalidomide() -> dict[str, Any]:
+    return order("med-thal", "10432", "thalidomide", 100, "沙利度胺 100mg 每晚1次")
+
+
+def dexamethasone(mg: float, text: str) -> dict[str, Any]:
+    return order("med-dex", "3264", "dexamethasone", mg, text)
+
+
+def seen(clients: Any, resources: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                                 dict[str, Any]]:
+    """(the patient-view cards, the assessment document) for a chart."""
+    case = {"id": "reading", "hook": "patient-view", "as_of": AS_OF, "resources": resources}
+    body = request_for(case)
+    client = clients(AS_OF)
+    cards = client.post(f"/cds-services/{SERVICE['patient-view']}", json=body)
+    doc = client.post(f"/assessments?as_of={AS_OF}", json=body)
+    assert cards.status_code == doc.status_code == 200
+    return cards.json["cards"], doc.json
+
+
+def item(doc: dict[str, Any], rule: str) -> dict[str, Any]:
+    return next(i for i in doc["scores"]["mm_vte"]["items"] if i["rule"] == rule)
+
+
+# -------------------------------------- MM-T5-20/21: dexamethasone days written in the text ----
+
+def test_td_with_dexamethasone_20_mg_on_days_1_4_and_9_12_scores_160_mg_plus_2_not_560(clients):
+    # MM-T5-21 (120-160 mg per cycle, +2), not MM-T5-20 (> 160 mg, +4): the order's structured
+    # timing is "once daily" with no end, the days are in the text; 20 mg x 28 would be 560 mg.
+    dex = dexamethasone(20, "地塞米松 20mg 口服 每日1次 第1-4天、第9-12天，28天为1周期")
+    cards, doc = seen(clients, [patient(), myeloma(), thalidomide(), dex])
+    assert item(doc, "MM-T5-21")["status"] == "present"
+    assert item(doc, "MM-T5-20")["status"] == "absent"
+    assert "160" in str(item(doc, "MM-T5-21")["value"])
+    assert "therapeutic" not in str(cards).lower()
+
+
+def test_daily_dexamethasone_without_days_is_shown_as_could_change_not_as_every_day(clients):
+    # MM-T5-26: "20 mg once daily" with no end, count or days of the cycle: the per-cycle total
+    # is unknown (not 560 mg, and not 0): the card names it among what could change the tier.
+    dex = dexamethasone(20, "地塞米松 20mg 口服 每日1次")
+    cards, doc = seen(clients, [patient(), myeloma(), thalidomide(), dex])
+    high_dose = item(doc, "MM-T5-20")
+    assert high_dose["status"] == "unknown"
+    assert "every day of the cycle is not assumed" in high_dose["reason"]
+    assert "MM-T5-20" in doc["scores"]["mm_vte"]["unknown"]
+    assert "Dexamethasone > 160 mg per cycle" in cards[0]["detail"]
