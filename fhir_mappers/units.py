@@ -97,6 +97,9 @@ class _Kind:
     exact: Mapping[str, _Conversion]
     # case-folded spelling -> conversion; None when two conversions fold to the same text
     folded: Mapping[str, _Conversion | None]
+    # each spelling as the table writes it -> its reading (what _read gives it), when the kind
+    # needs no FEU/DDU basis: the text a lab sends is most often one of them
+    listed: Mapping[str, _Reading]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,8 +193,11 @@ def _kind(name: str, raw: Any, strict_folds: dict[str, tuple[str, str]]) -> _Kin
     for flag in ("missing_unit_ok", "needs_basis"):
         if not isinstance(raw.get(flag, False), bool):
             raise UnitsTableError(f"{where}: {flag} must be true or false")
+    needs_basis = raw.get("needs_basis", False)
+    listed = {} if needs_basis else {spelling: _Reading(conv, spelling, None, ())
+                                     for conv in conversions for spelling in conv.spellings}
     return _Kind(name, _text(raw.get("target"), f"{where}.target"),
-                 raw.get("missing_unit_ok", False), raw.get("needs_basis", False), exact, folded)
+                 raw.get("missing_unit_ok", False), needs_basis, exact, folded, listed)
 
 
 def _codes(raw: Any, where: str) -> frozenset[str]:
@@ -248,6 +254,12 @@ class _Reading:
 
 def _read(spec: _Kind, text: str, what: str) -> _Reading | str:
     """Match one unit text against *spec*; a string is the reason it did not match."""
+    listed = spec.listed.get(text)
+    return listed if listed is not None else _read_text(spec, text, what)
+
+
+def _read_text(spec: _Kind, text: str, what: str) -> _Reading | str:
+    """`_read`, by cleaning the text up and looking it up."""
     feu: bool | None = None
     rest = text
     if spec.needs_basis:
