@@ -20,7 +20,8 @@ Anything else (an empty object or list, a ``_field`` extension sibling, a ``cont
 tests/fhir_mappers/test_shapes.py holds the walk to what the models answer.
 
 The walk is one function per element shape, built on first use, with each field's check chosen
-then; the answers of the date, code and id checks are kept per text (a chart repeats them).
+then; the answers of the checks of short texts (string, code, id, uri, canonical, the dates and
+times) are kept per text: a chart repeats its systems, codes and dates.
 tests/fhir_mappers/test_shapes_walk.py holds it to the recursive walk it replaced.
 """
 
@@ -155,11 +156,11 @@ def _remembered(check: Check) -> Check:
 
 
 PRIMITIVES: dict[type, Check] = {
-    fhir_types.String: _string,
+    fhir_types.String: _remembered(_string),
     fhir_types.Code: _remembered(_code),
     fhir_types.Id: _remembered(_id),
-    fhir_types.Uri: _text,
-    fhir_types.Canonical: _text,
+    fhir_types.Uri: _remembered(_text),
+    fhir_types.Canonical: _remembered(_text),
     fhir_types.Markdown: _text,
     fhir_types.Integer: _integer(_INT32[0]),
     fhir_types.UnsignedInt: _integer(0),
@@ -268,7 +269,7 @@ def surely_valid(model: type, data: Any) -> bool:
         with _BUILDING:  # a walk is built from complete shapes only, once
             walk = _RESOURCE_WALKS.get(model) or _resource_walk(model)
             _RESOURCE_WALKS[model] = walk
-    return type(data) is dict and walk(data)
+    return walk(data)
 
 
 _RESOURCE_WALKS: dict[Any, Check] = {}
@@ -277,32 +278,47 @@ _BUILDING = threading.Lock()
 
 def _resource_walk(model: Any) -> Check:
     """The walk of a resource of ``model``: its shape's, with ``resourceType`` allowed at the
-    top. Builds the walk of every shape built so far (elements refer to each other's shapes,
-    so each walk finds the walks of its elements' shapes when it runs)."""
+    top. Builds the walk of every shape built so far first, then fills in their fields' checks
+    (elements refer to each other's shapes, Extension to itself)."""
     top = shape(model)
-    for known in list(_SHAPES.values()):
-        if known.walk is _unbuilt:
-            known.walk = _build_walk(known, top=False)
-    return _build_walk(top, top=True)
+    unbuilt = [known for known in _SHAPES.values() if known.walk is _unbuilt]
+    checks = []
+    for known in unbuilt:
+        known.walk, fields = _build_walk(known)
+        checks.append(fields)
+    for known, fields in zip(unbuilt, checks, strict=True):
+        fields.update(_field_checks(known))
+    walk, fields = _build_walk(top)
+    fields.update(_field_checks(top))
+    fields.setdefault("resourceType", _anything)
+    return walk
 
 
-def _build_walk(known: Shape, top: bool) -> Check:
-    """What the element check decides for ``known`` (any field the shape does not know, an empty
-    element, a wrong type, a second value of a choice, a missing required element or choice
-    makes it False), as one function: each field's check is chosen once, here, not at every
-    value."""
-    checks = {name: _field_walk(repeats, check, element)
-              for name, (repeats, check, element, _) in known.fields.items()}
-    if top:
-        checks.setdefault("resourceType", _anything)
+def _field_checks(known: Shape) -> dict[str, Check]:
+    return {name: _field_walk(repeats, check if check is not None else _element_walk(element))
+            for name, (repeats, check, element, _) in known.fields.items()}
+
+
+def _element_walk(element: Shape | None) -> Check:
+    if element is None:
+        raise ValueError("shapes: a field with neither a primitive check nor an element")
+    return element.walk
+
+
+def _build_walk(known: Shape) -> tuple[Check, dict[str, Check]]:
+    """What the element check decides for ``known`` (anything but a non-empty JSON object, any
+    field the shape does not know, a wrong type, a second value of a choice, a missing required
+    element or choice makes it False), as one function, and the checks of its fields, by name,
+    for the caller to fill in: each field's check is chosen once, not at every value."""
+    checks: dict[str, Check] = {}
     required = known.required
     choice = {name: 1 << group for name, (*_, group) in known.fields.items() if group >= 0}
     needed = 0
     for group in known.needed_choices:
         needed |= 1 << group
 
-    def walk(data: dict[str, Any]) -> bool:
-        if not data:
+    def walk(data: Any) -> bool:
+        if type(data) is not dict or not data:
             return False
         for key, value in data.items():
             check = checks.get(key)
@@ -310,8 +326,8 @@ def _build_walk(known: Shape, top: bool) -> Check:
                 return False
         return not required or required <= data.keys()
 
-    def walk_choices(data: dict[str, Any]) -> bool:
-        if not data:
+    def walk_choices(data: Any) -> bool:
+        if type(data) is not dict or not data:
             return False
         chosen = 0
         for key, value in data.items():
@@ -325,27 +341,18 @@ def _build_walk(known: Shape, top: bool) -> Check:
                 chosen |= bit
         return (not required or required <= data.keys()) and chosen & needed == needed
 
-    return walk_choices if choice else walk
+    return walk_choices if choice else walk, checks
 
 
 def _anything(value: Any) -> bool:
     return True
 
 
-def _field_walk(repeats: bool, check: Check | None, element: Shape | None) -> Check:
-    """The check of one property's JSON value: a primitive, an element, or a non-empty list of
-    either."""
-    if check is None:
-        assert element is not None
-        sub = element
-
-        def check_element(value: Any) -> bool:
-            return type(value) is dict and sub.walk(value)
-        check = check_element
+def _field_walk(repeats: bool, check: Check) -> Check:
+    """The check of one property's JSON value: one value, or a non-empty list of them."""
     if not repeats:
         return check
-    item_check = check
 
     def each(value: Any) -> bool:
-        return type(value) is list and bool(value) and all(map(item_check, value))
+        return type(value) is list and bool(value) and all(map(check, value))
     return each

@@ -1,7 +1,7 @@
 """The quick R4B check's walk (``shapes.surely_valid``) answers as the recursive walk it replaced.
 
 ``surely_valid`` runs one function per element shape, built once, with each field's check chosen
-when it is built, and keeps the answers of the date, code and id checks for texts it has seen.
+when it is built, and keeps the answers of the checks of the short texts it has seen.
 Its answers must be those of the walk it replaced (kept here as the reference, with the
 primitive checks unremembered): on every resource the project holds, with and without the
 fields R4B does not define, on thousands of mutations of them, and per primitive type on
