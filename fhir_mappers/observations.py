@@ -10,9 +10,11 @@
   policy's default cut-off (said as an assumption).
 - Lupus anticoagulant and anticardiolipin are tests: positive or negative comes from the coded
   result (SNOMED CT Positive/Negative), the laboratory's flag (POS/NEG, H/N), or the result
-  written as a word (阳性/阴性), never from a number. A test a laboratory codes in its own system
-  is found by its name (狼疮抗凝物), and the fact says so. A result that cannot be read is
-  unknown, never absent.
+  written as a word (阳性/阴性), or as such a word inside a longer text ("阳性（LA1/LA2 标准化比值
+  1.48）", "Positive (ratio 1.48)"), conservatively: a negation, a doubt or words of both
+  polarities leave it unknown (``policy.toml`` ``[interpretation]``); never from a number. A
+  test a laboratory codes in its own system is found by its name (狼疮抗凝物), and the fact says
+  so. A result that cannot be read is unknown, never absent.
 - Observations coded in the policy's finding system set the factor named by the code: the way
   clinicians and the SMART app record Wells signs and ultrasound measurements.
 - A venous ultrasound report sent under a hospital's own code carries its measurements as
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +54,20 @@ _SEROLOGY = {"lupus_anticoagulant": "lupus_anticoagulant",
              "anticardiolipin": "anticardiolipin_antibody"}
 _POSITIVE_WORDS = frozenset(w.casefold() for w in _FLAGS["positive_text"])
 _NEGATIVE_WORDS = frozenset(w.casefold() for w in _FLAGS["negative_text"])
+_IN_TEXT = {**{w.casefold(): True for w in _FLAGS["positive_in_text"]},
+            **{w.casefold(): False for w in _FLAGS["negative_in_text"]}}
+_READ_IN_TEXT = Message.of("result_word_in_text")
+
+
+def _words_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """Any of the words, the longest first; a Latin word only as a whole word."""
+    parts = [rf"(?<![a-z]){re.escape(w)}(?![a-z])" if re.match("[a-z]", w) else re.escape(w)
+             for w in sorted({w.casefold() for w in words}, key=len, reverse=True)]
+    return re.compile("|".join(parts))
+
+
+_RESULT_WORDS = _words_pattern(_IN_TEXT)
+_HEDGES = _words_pattern(_FLAGS["hedges_in_text"])
 
 
 @dataclass(frozen=True)
@@ -304,26 +321,39 @@ def _serology(ctx: Context, results: list[tuple[str, Mapping[str, Any], bool]]) 
             ctx.vote(_SEROLOGY[concept], Vote(None, (reference(raw),), date=day,
                                               reason="result skipped (invalid FHIR)"))
             continue
-        value, reason = _qualitative(obs)
+        value, reason, in_text = _qualitative(obs)
+        notes = ((Message.of("test_found_by_name"),) if by_name else ()) + (
+            (_READ_IN_TEXT,) if in_text and value is not None else ())
         ctx.vote(_SEROLOGY[concept], Vote(value, (reference(obs),), date=day, reason=reason,
-                                          assumption=Message.of("test_found_by_name")
-                                          if by_name else None))
+                                          assumption=notes or None))
 
 
-def _qualitative(obs: Mapping[str, Any]) -> tuple[bool | None, str | None]:
-    """Positive or negative from the coded result, the flag or the result's word."""
+def _qualitative(obs: Mapping[str, Any]) -> tuple[bool | None, str | None, bool]:
+    """Positive or negative from the coded result, the flag or the result's words, and whether
+    words inside a longer text were read."""
     flags = _codes(obs.get("interpretation")) | _codes(obs.get("valueCodeableConcept"))
-    words = _result_words(obs)
-    positive = bool(flags & _POSITIVE or words & _POSITIVE_WORDS)
-    negative = bool(flags & _NEGATIVE or words & _NEGATIVE_WORDS)
+    words: set[bool] = set()
+    in_text = False
+    for text in _result_texts(obs):
+        if text in _POSITIVE_WORDS or text in _NEGATIVE_WORDS:
+            words.add(text in _POSITIVE_WORDS)
+            continue
+        found = {_IN_TEXT[m.group()] for m in _RESULT_WORDS.finditer(text)}
+        if found and _HEDGES.search(_RESULT_WORDS.sub(" ", text)):
+            return None, ("result text negates, doubts or qualifies its word: not read as "
+                          "positive or negative"), False
+        words |= found
+        in_text = in_text or bool(found)
+    positive = bool(flags & _POSITIVE or True in words)
+    negative = bool(flags & _NEGATIVE or False in words)
     if positive and negative:
-        return None, "result recorded as both positive and negative"
+        return None, "result recorded as both positive and negative", False
     if not positive and not negative:
-        return None, "result not coded as positive or negative"
-    return positive, None
+        return None, "result not coded as positive or negative", False
+    return positive, None, in_text
 
 
-def _result_words(obs: Mapping[str, Any]) -> set[str]:
+def _result_texts(obs: Mapping[str, Any]) -> set[str]:
     texts = [obs.get("valueString"), _map_get(obs.get("valueCodeableConcept"), "text")]
     flags = obs.get("interpretation")
     texts += [_map_get(f, "text") for f in (flags if isinstance(flags, list) else [flags])]

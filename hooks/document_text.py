@@ -129,6 +129,7 @@ KEYS = (
     runtime_key("document", "d_dimer_ddu_converted"),
     runtime_key("document", "d_dimer_basis_from_code"),
     runtime_key("document", "test_found_by_name"),
+    runtime_key("document", "result_word_in_text"),
     runtime_key("document", "measurement_found_by_name"),
     runtime_key("document", "not_counted_again"),
     runtime_key("document", "glucocorticoid_per_cycle_as_dexamethasone"),

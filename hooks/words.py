@@ -61,6 +61,7 @@ KEYS = (
     runtime_key("reading", "d_dimer_ddu_converted"),
     runtime_key("reading", "d_dimer_basis_from_code"),
     runtime_key("reading", "test_found_by_name"),
+    runtime_key("reading", "result_word_in_text"),
     runtime_key("reading", "measurement_found_by_name"),
     # dexamethasone per cycle
     runtime_key("reading", "not_counted_again"),

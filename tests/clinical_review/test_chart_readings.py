@@ -95,3 +95,40 @@ def test_daily_dexamethasone_without_days_is_shown_as_could_change_not_as_every_
     assert "every day of the cycle is not assumed" in high_dose["reason"]
     assert "MM-T5-20" in doc["scores"]["mm_vte"]["unknown"]
     assert "Dexamethasone > 160 mg per cycle" in cards[0]["detail"]
+
+
+# ------------------------------- MM-T5-04: lupus anticoagulant reported as text by the LIS ----
+
+def lupus_anticoagulant(text: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": "obs-la", "status": "final",
+            "subject": {"reference": "Patient/pat-1"}, "effectiveDateTime": "2026-11-28",
+            "code": {"coding": [{"system": "http://lis.hospital.example.cn/CodeSystem/test",
+                                 "code": "LA", "display": "狼疮抗凝物"}],
+                     "text": "狼疮抗凝物(LA)筛查及确认试验"},
+            "valueCodeableConcept": {"text": text}}
+
+
+def lenalidomide() -> dict[str, Any]:
+    return order("med-len", "342369", "lenalidomide", 25, "来那度胺 25mg 第1-21天",
+                 {"frequency": 1, "period": 1, "periodUnit": "d",
+                  "boundsRange": {"low": {"value": 0, "unit": "d"},
+                                  "high": {"value": 21, "unit": "d"}}})
+
+
+def test_rd_patient_with_lupus_anticoagulant_text_positive_with_its_ratio_scores_4_for_it(clients):
+    # MM-T5-04 (+4): 「阳性（LA1/LA2 标准化比值 1.48）」 is a positive result, and the card
+    # says the word was read from the text.
+    chart = [patient("1968-05-10", "female"), myeloma(), lenalidomide(),
+             lupus_anticoagulant("阳性（LA1/LA2 标准化比值 1.48）")]
+    _, doc = seen(clients, chart)
+    la = item(doc, "MM-T5-04")
+    assert (la["status"], la["evidence"]) == ("present", ["Observation/obs-la"])
+    assert "read from a word inside the result text" in la["assumption"]
+
+
+def test_doubtful_lupus_anticoagulant_text_is_shown_as_could_change_not_as_negative(clients):
+    chart = [patient("1968-05-10", "female"), myeloma(), lenalidomide(),
+             lupus_anticoagulant("可疑阳性，建议复查")]
+    _, doc = seen(clients, chart)
+    assert item(doc, "MM-T5-04")["status"] == "unknown"
+    assert "MM-T5-04" in doc["scores"]["mm_vte"]["unknown"]

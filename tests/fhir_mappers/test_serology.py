@@ -108,3 +108,34 @@ def test_lupus_anticoagulant_result_that_fails_validation_is_unknown_not_absent(
     f = facts(bad)
     assert f.flag("lupus_anticoagulant") is None  # not "not on the problem list"
     assert f["lupus_anticoagulant"].evidence == ("Observation/la",)
+
+
+# ----------------------- MM-T5-04: the result's word inside a longer text, read conservatively ---
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("阳性（LA1/LA2 标准化比值 1.48）", True),
+    ("弱阳性 (LA1/LA2 1.25)", True),
+    ("阴性（标准化比值 1.05）", False),
+    ("Positive (LA ratio 1.48)", True),
+    ("Lupus anticoagulant detected, dRVVT ratio 1.6", True),
+    ("Lupus anticoagulant not detected", False),
+    ("NEGATIVE - normalised ratio 1.02", False),
+    ("未检出", False),
+])
+def test_lupus_anticoagulant_word_inside_a_longer_result_text_is_read(text, expected):
+    for shape in ({"valueString": text}, {"valueCodeableConcept": {"text": text}}):
+        f = facts(local_la(**shape))
+        assert f.flag("lupus_anticoagulant") is expected
+        assert Message.of("result_word_in_text") in f["lupus_anticoagulant"].assumption
+
+
+@pytest.mark.parametrize("text", [
+    "非阳性", "不是阳性", "可疑阳性", "临界（LA1/LA2 1.19），建议复查", "阳性？", "阴性或弱阳性",
+    "阳性/阴性", "not positive", "no lupus anticoagulant detected", "borderline positive",
+    "equivocal", "weak, possibly positive", "positive screen, negative confirm",
+    "LA1/LA2 比值 1.48", "见报告",
+])
+def test_negated_doubtful_mixed_or_wordless_result_text_stays_unknown_never_negative(text):
+    f = facts(local_la(valueString=text))
+    assert f.flag("lupus_anticoagulant") is None
+    assert f["lupus_anticoagulant"].evidence == ("Observation/la",)
