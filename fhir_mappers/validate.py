@@ -145,15 +145,14 @@ def _quick(model: Any, resource: Mapping[str, Any], ref: str) -> list[DataIssue]
     """The issues, when the resource needs no repair but dropping fields R4B does not define and
     ``shapes.surely_valid`` certifies the rest (what ``_repair`` and the model would say); else
     None."""
+    if shapes.surely_valid(model, resource):
+        return []  # the walk knows only fields R4B defines: none to drop
     allowed = _field_names(str(resource["resourceType"]))
     extra = [k for k in resource if k not in allowed]
-    data = {k: v for k, v in resource.items() if k in allowed} if extra else resource
-    if not shapes.surely_valid(model, data):
+    if not extra or not shapes.surely_valid(model, {k: v for k, v in resource.items()
+                                                    if k in allowed}):
         return None
-    if extra:
-        return [DataIssue(ref, f"fields not in FHIR R4 ignored: {', '.join(sorted(extra))}",
-                          "info")]
-    return []
+    return [DataIssue(ref, f"fields not in FHIR R4 ignored: {', '.join(sorted(extra))}", "info")]
 
 
 def _readable(original: Mapping[str, Any], repaired: Mapping[str, Any]) -> dict[str, Any]:

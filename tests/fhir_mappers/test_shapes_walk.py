@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from fhir_mappers import shapes, validate
 from fhir_mappers.chart import READ_TYPES
+from fhir_mappers.model import DataIssue
 from tests.fhir_mappers.test_shapes import RESOURCES, TYPES, VALUES
 from tests.reliability.support import FUZZ, mutate
 
@@ -107,3 +108,33 @@ def test_the_remembered_answers_stay_right_when_the_memory_is_full(monkeypatch):
     texts = ["2026-11-27", "2026-02-30", "2026-11-27T08:00", "2024-02-29", "x", "2026-11-27"]
     assert [check(t) for t in texts * 2] == [_plain(check)(t) for t in texts * 2]
     assert [check(t) for t in texts] == [True, False, False, True, False, True]
+
+
+def reference_quick(model: Any, resource: dict[str, Any], ref: str) -> list[Any] | None:
+    """The validate._quick that filtered the fields R4B does not define before the walk."""
+    allowed = validate._field_names(str(resource["resourceType"]))
+    extra = [k for k in resource if k not in allowed]
+    data = {k: v for k, v in resource.items() if k in allowed} if extra else resource
+    if not shapes.surely_valid(model, data):
+        return None
+    if extra:
+        return [DataIssue(ref, f"fields not in FHIR R4 ignored: {', '.join(sorted(extra))}",
+                          "info")]
+    return []
+
+
+VENDOR = st.dictionaries(st.sampled_from(["vendorFlag", "zz", "_status", "meta2", "text2"]),
+                         st.sampled_from([1, "x", None, {"a": 1}, []]), max_size=3)
+
+
+@settings(FUZZ, max_examples=2000)
+@given(resource=st.sampled_from(RESOURCES), count=st.integers(min_value=0, max_value=2),
+       vendor=VENDOR, data=st.data())
+def test_the_quick_check_answers_as_before_with_fields_r4b_does_not_define(resource, count,
+                                                                          vendor, data):
+    mutated = {**(mutate(data, resource, count) if count else resource), **vendor}
+    if not isinstance(mutated.get("resourceType"), str) \
+            or mutated["resourceType"] not in READ_TYPES:
+        return
+    model = validate._model(mutated["resourceType"])
+    assert validate._quick(model, mutated, "R/1") == reference_quick(model, mutated, "R/1")
