@@ -41,6 +41,19 @@ class Ballot:
         return {factor: _resolve(votes) for factor, votes in self.votes.items()}
 
 
+# Votes that are the same for every chart (module constants), by id, with their fact: a factor
+# holding one of them alone resolves to that fact, made once. The vote is kept with its fact,
+# so its id is never another object's.
+_SETTLED: dict[int, tuple[Vote, Fact]] = {}
+
+
+def settled(vote: Vote) -> Vote:
+    """``vote``, registered as one that is the same for every chart (what a received list
+    without the drug or the diagnosis says), so that its fact is made once, here."""
+    _SETTLED[id(vote)] = (vote, _resolve([vote]))
+    return vote
+
+
 def _join(parts: list[str | None]) -> str | None:
     kept = list(dict.fromkeys(p for p in parts if p))
     return "; ".join(kept) or None
@@ -70,6 +83,10 @@ def _assumed_by(vote: Vote) -> tuple[Message, ...] | None:
 
 
 def _resolve(votes: list[Vote]) -> Fact:
+    if len(votes) == 1:
+        known = _SETTLED.get(id(votes[0]))
+        if known is not None and known[0] is votes[0]:
+            return known[1]
     if len(votes) == 1 or not all(isinstance(v.value, bool) or v.value is None for v in votes):
         vote = votes[-1]
         return Fact(vote.value, vote.evidence, vote.unit, vote.date, vote.reason,

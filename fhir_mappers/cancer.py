@@ -21,13 +21,14 @@ import datetime as dt
 from collections.abc import Iterable
 
 from fhir_mappers import dates
-from fhir_mappers.ballot import Vote
+from fhir_mappers.ballot import Vote, settled
 from fhir_mappers.context import CancerEntry, Context
 from fhir_mappers.model import MedicationUse
 from vte_rules.facts import Message
 
 _CURRENT = ("active", "intended", "in-progress", "completed")
-_NO_CANCER = Vote(False, assumption=Message.of("no_cancer"))  # a fully read list without one
+# what a fully read problem list without a cancer says
+_NO_CANCER = settled(Vote(False, assumption=Message.of("no_cancer")))
 
 
 def decide(ctx: Context, uses: Iterable[MedicationUse]) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fhir_mappers import dates
-from fhir_mappers.ballot import Vote
+from fhir_mappers.ballot import Vote, settled
 from fhir_mappers.codes import load_map
 from fhir_mappers.collect import reference
 from fhir_mappers.context import Context
@@ -24,8 +24,8 @@ from vte_rules.facts import Message
 
 _SEX = {"male": "male", "female": "female", "other": "other"}
 # What a received list without the device or stay says (the same every time: built once)
-_NO_CATHETER = Vote(False, assumption=Message.of("no_central_venous_catheter"))
-_NO_INTENSIVE_CARE = Vote(False, assumption=Message.of("no_intensive_care"))
+_NO_CATHETER = settled(Vote(False, assumption=Message.of("no_central_venous_catheter")))
+_NO_INTENSIVE_CARE = settled(Vote(False, assumption=Message.of("no_intensive_care")))
 
 
 def read_patient(ctx: Context, patients: Iterable[Mapping[str, Any]]) -> None:

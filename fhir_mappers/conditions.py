@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_mappers import dates
-from fhir_mappers.ballot import Vote
+from fhir_mappers.ballot import Vote, settled
 from fhir_mappers.codes import CodeMap, is_icd10, load_map
 from fhir_mappers.collect import reference
 from fhir_mappers.context import CancerEntry, Context, policy
@@ -336,7 +336,7 @@ _ABSENT_IF_NOT_FOUND = tuple(dict.fromkeys(
     factor for entry in policy()["conditions"]["concepts"].values()
     if entry.get("absent_if_not_found") and not entry.get("decided_elsewhere")
     for factor in _factors(entry)))
-_NOT_ON_PROBLEM_LIST = Vote(False, assumption=Message.of("not_on_problem_list"))
+_NOT_ON_PROBLEM_LIST = settled(Vote(False, assumption=Message.of("not_on_problem_list")))
 
 
 def _mm_months(ctx: Context, onsets: list[tuple[dt.date, str]]) -> None:

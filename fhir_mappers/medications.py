@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_mappers import dates, dosage
-from fhir_mappers.ballot import Vote
+from fhir_mappers.ballot import Vote, settled
 from fhir_mappers.codes import load_map
 from fhir_mappers.collect import reference
 from fhir_mappers.context import Context
@@ -29,10 +29,10 @@ from vte_rules.facts import Message
 MED_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
 _GLUCOCORTICOIDS = {"dexamethasone": "dexamethasone", "glucocorticoid_other": None}
 # What a received medication list without the drug says (the same every time: built once)
-_NOT_IN_MEDICATIONS = Vote(False, assumption=Message.of("not_in_medications"))
-_NO_ANTI_MYELOMA_DRUG = Vote(False, assumption=Message.of("no_anti_myeloma_drug"))
-_NO_ANTHRACYCLINE = Vote(False, assumption=Message.of("no_anthracycline"))
-_NO_GLUCOCORTICOID = Vote(0.0, unit="mg", assumption=Message.of("no_glucocorticoid"))
+_NOT_IN_MEDICATIONS = settled(Vote(False, assumption=Message.of("not_in_medications")))
+_NO_ANTI_MYELOMA_DRUG = settled(Vote(False, assumption=Message.of("no_anti_myeloma_drug")))
+_NO_ANTHRACYCLINE = settled(Vote(False, assumption=Message.of("no_anthracycline")))
+_NO_GLUCOCORTICOID = settled(Vote(0.0, unit="mg", assumption=Message.of("no_glucocorticoid")))
 
 
 @dataclass(frozen=True)
