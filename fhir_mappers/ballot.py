@@ -22,6 +22,7 @@ class Vote:
     assumption: Message | tuple[Message, ...] | None = None
     date: dt.date | None = None
     unit: str | None = None
+    possible: tuple[float, ...] | None = None  # an unknown number's possible values (Fact)
 
 
 @dataclass
@@ -90,7 +91,7 @@ def _resolve(votes: list[Vote]) -> Fact:
     if len(votes) == 1 or not all(isinstance(v.value, bool) or v.value is None for v in votes):
         vote = votes[-1]
         return Fact(vote.value, vote.evidence, vote.unit, vote.date, vote.reason,
-                    _assumed_by(vote))
+                    _assumed_by(vote), vote.possible if vote.value is None else None)
     true = [v for v in votes if v.value is True]
     if true:
         return _merge(true, True)

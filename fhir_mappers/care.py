@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -36,8 +37,7 @@ def read_patient(ctx: Context, patients: Iterable[Mapping[str, Any]]) -> None:
         ref = reference(patient)
         born = dates.parse(patient.get("birthDate"))
         if born is not None and born <= ctx.as_of:
-            ctx.vote("age_years", Vote(float(dates.completed_years(born, ctx.as_of)), (ref,),
-                                       unit="a"))
+            ctx.vote("age_years", _age_vote(patient.get("birthDate"), born, ctx.as_of, ref))
         elif patient.get("birthDate") is not None:
             ctx.issues.append(DataIssue(ref, "birthDate unreadable or in the future",
                                         "warning"))
@@ -45,6 +45,19 @@ def read_patient(ctx: Context, patients: Iterable[Mapping[str, Any]]) -> None:
         if sex:
             ctx.vote("sex", Vote(sex, (ref,)))
         return
+
+
+def _age_vote(text: object, born: dt.date, as_of: dt.date, ref: str) -> Vote:
+    """Age in completed years; a birthDate without its day (``1950``, ``1950-06``) leaves several
+    possible ages: the age is then unknown with those ages, which the rules read band by band
+    (a band every possible age falls in is known; one they straddle is not)."""
+    oldest = dates.completed_years(born, as_of)
+    youngest = dates.completed_years(min(dates.last_day(text) or born, as_of), as_of)
+    if youngest == oldest:
+        return Vote(float(oldest), (ref,), unit="a")
+    return Vote(None, (ref,), unit="a", possible=tuple(map(float, range(youngest, oldest + 1))),
+                reason=f"birthDate gives no day of birth: {youngest} to {oldest} years old on "
+                       f"{as_of.isoformat()}")
 
 
 def _performed(proc: Mapping[str, Any]) -> Any:

@@ -1,12 +1,13 @@
 """FHIR dates at day resolution, as real systems send them.
 
 A ``date``/``dateTime``/``instant`` is read by its leading ``YYYY-MM-DD`` (the local date it was
-written in); ``YYYY-MM`` and ``YYYY`` read as the first day. Anything else is None, never a
-guess.
+written in); ``YYYY-MM`` and ``YYYY`` read as the first day (``last_day`` gives the last day
+they can stand for). Anything else is None, never a guess.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 import re
@@ -30,6 +31,20 @@ def _parse_text(value: str) -> dt.date | None:
         return dt.date(int(m[1]), int(m[2] or 1), int(m[3] or 1))
     except ValueError:
         return None
+
+
+def last_day(value: Any) -> dt.date | None:
+    """The last day a date can stand for: 31 December of a ``YYYY``, the month's end of a
+    ``YYYY-MM``, the day itself otherwise."""
+    day = parse(value)
+    if day is None or not isinstance(value, str):
+        return day
+    m = _DATE.match(value.strip())
+    if m and m[2] is None:
+        return dt.date(day.year, 12, 31)
+    if m and m[3] is None:
+        return dt.date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+    return day
 
 
 def first(resource: Mapping[str, Any], *fields: str) -> dt.date | None:

@@ -215,8 +215,12 @@ def _sex(ctx: Context) -> str | None:
 
 
 def _age(ctx: Context) -> float | None:
+    """The age for CKD-EPI; of several possible ages (a birth year only), the oldest, as a
+    birthDate's first day gives (a year changes the equation's result by under 1 %)."""
     votes = ctx.ballot.votes.get("age_years", [])
     value = votes[-1].value if votes else None
+    if value is None and votes and votes[-1].possible:
+        return max(votes[-1].possible)
     return float(value) if isinstance(value, int | float) else None
 
 

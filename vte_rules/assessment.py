@@ -113,10 +113,13 @@ def assess(facts: PatientFacts, already_on: tuple[str, ...] = ()) -> Assessment:
 
 
 def _adult(facts: PatientFacts) -> bool | None:
+    adult = float(load_table("regimens").data["population"]["adult_age_years"])
     age = facts.number("age_years")
     if age is None:
-        return None
-    return age >= float(load_table("regimens").data["population"]["adult_age_years"])
+        possible = facts["age_years"].possible or ()
+        grown = {p >= adult for p in possible}
+        return grown.pop() if len(grown) == 1 else None
+    return age >= adult
 
 
 def _bleeding_high(score: ScoreAssessment) -> bool | None:

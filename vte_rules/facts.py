@@ -63,6 +63,9 @@ class Fact:
     "dexamethasone ordered but the dose per cycle could not be computed"). ``assumption`` is set
     when the value was inferred by a rule rather than read from the record as such (BLEED-16,
     a cycle length not recorded): what was assumed, one :class:`Message` each, never empty.
+    ``possible``, for an unknown number, lists the values it can still take (a birth year without
+    the day leaves two ages): a table row reads it value by value (present when every one falls
+    in its band, absent when none does, unknown otherwise).
     """
 
     value: Value | None
@@ -71,6 +74,7 @@ class Fact:
     date: dt.date | None = None
     reason: str | None = None
     assumption: tuple[Message, ...] | None = None
+    possible: tuple[float, ...] | None = None
 
     @property
     def known(self) -> bool:

@@ -5,16 +5,22 @@ present rows only, so it is the documented total; ``min_points`` and ``max_point
 unknown rows could contribute, and each tier scheme reports the category of the documented total,
 the best and the worst case, and which single unknown item would move the category when
 confirmed ("high risk if BMI >= 25 is confirmed").
+
+An unknown number may still be known to be one of a few values (``Fact.possible``: a birth year
+without the day leaves two ages). A band row then reads every possible value: present when all
+fall in it, absent when none does, unknown otherwise; and a group of exclusive bands that holds
+every possible value counts its lowest possible band, the others staying unknown for the
+difference (age 75 or 76: "60-75" +1 counted, "> 75" could add 1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from vte_rules.facts import Fact, Message, PatientFacts
-from vte_rules.tables import Label, Row, Table, Tier
+from vte_rules.tables import Interval, Label, Row, Table, Tier
 
 Status = Literal["present", "absent", "unknown"]
 
@@ -120,7 +126,7 @@ def read_row(row: Row, facts: PatientFacts) -> ItemResult:
                           reason, assumption, row.group, row.note)
     fact = facts[crit.factors[0]]
     if fact.value is None:
-        status = "unknown"
+        status = _among(crit.range, fact.possible) if crit.range and fact.possible else "unknown"
     elif crit.range is not None:
         assert isinstance(fact.value, float)
         status = "present" if crit.range.contains(fact.value) else "absent"
@@ -131,6 +137,37 @@ def read_row(row: Row, facts: PatientFacts) -> ItemResult:
     return ItemResult(row.rule, row.label, row.points, status, row.source, fact.evidence,
                       fact.value, fact.reason if status == "unknown" else None,
                       fact.assumption, row.group, row.note)
+
+
+def _among(band: Interval, possible: tuple[float, ...]) -> Status:
+    """A band read against the values an unknown number can still take."""
+    inside = sum(band.contains(p) for p in possible)
+    return "present" if inside == len(possible) else "absent" if not inside else "unknown"
+
+
+def _band_floors(rows: tuple[Row, ...], items: tuple[ItemResult, ...], facts: PatientFacts
+                 ) -> tuple[ItemResult, ...]:
+    """A band group whose number is unknown but each of its possible values falls in one of the
+    group's bands (age 75 or 76: "60-75" or "> 75") adds at least its lowest possible band: that
+    band is counted, and the others stay unknown, each adding only the difference (_units)."""
+    out = list(items)
+    groups: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        if item.group:
+            groups.setdefault(item.group, []).append(i)
+    for members in groups.values():
+        unknown = [i for i in members if items[i].status == "unknown"]
+        bands = [rows[i].criterion.range for i in unknown]
+        factors = {rows[i].criterion.factors for i in unknown}
+        if (not unknown or any(items[i].status == "present" for i in members)
+                or len(factors) != 1 or any(b is None for b in bands)):
+            continue
+        possible = facts[next(iter(factors))[0]].possible or ()
+        if not possible or not all(any(b.contains(p) for b in bands if b) for p in possible):
+            continue
+        low = min(unknown, key=lambda i: items[i].points)
+        out[low] = replace(items[low], status="present")
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -152,6 +189,8 @@ def _units(items: tuple[ItemResult, ...]) -> list[_Unit]:
     """Unknown items as units; a band group is one unit (only one of its rows can apply)."""
     groups: dict[str, list[ItemResult]] = {}
     units: list[_Unit] = []
+    # a counted band of the same group is replaced, not added to (the bands are exclusive)
+    counted = {i.group: i.points for i in items if i.group and i.status == "present"}
     for item in items:
         if item.status != "unknown":
             continue
@@ -159,8 +198,8 @@ def _units(items: tuple[ItemResult, ...]) -> list[_Unit]:
             groups.setdefault(item.group, []).append(item)
         else:
             units.append(_Unit(((item.rule, item.points),)))
-    units.extend(_Unit(tuple((m.rule, m.points) for m in members))
-                 for members in groups.values())
+    units.extend(_Unit(tuple((m.rule, m.points - counted.get(group, 0.0)) for m in members))
+                 for group, members in groups.items())
     return units
 
 
@@ -206,7 +245,7 @@ def assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
 
 
 def _assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
-    items = tuple(read_row(row, facts) for row in table.rows)
+    items = _band_floors(table.rows, tuple(read_row(row, facts) for row in table.rows), facts)
     points = sum(i.points for i in items if i.status == "present")
     units = _units(items)
     lo = points + sum(u.least for u in units)

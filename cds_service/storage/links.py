@@ -101,7 +101,8 @@ def chart_to_data(chart: MappedChart) -> dict[str, Any]:
         "as_of": _date(chart.as_of),
         "facts_as_of": _date(facts.as_of),
         "facts": {name: [fact.value, list(fact.evidence), fact.unit, _date(fact.date),
-                         fact.reason, _said(fact.assumption)]
+                         fact.reason, _said(fact.assumption),
+                         *([list(fact.possible)] if fact.possible else [])]
                   for name, fact in facts.items()},
         "issues": [[i.reference, i.reason, i.severity] for i in chart.issues],
         "medications": [[m.reference, list(m.concepts), m.status, m.dose_mg, m.doses_per_day]
@@ -111,8 +112,10 @@ def chart_to_data(chart: MappedChart) -> dict[str, Any]:
 
 def chart_from_data(data: dict[str, Any]) -> MappedChart:
     facts = PatientFacts(
-        {name: Fact(value, tuple(evidence), unit, _day(day), reason, _unsaid(assumption))
-         for name, (value, evidence, unit, day, reason, assumption) in data["facts"].items()},
+        {name: Fact(value, tuple(evidence), unit, _day(day), reason, _unsaid(assumption),
+                    tuple(possible[0]) if possible else None)
+         for name, (value, evidence, unit, day, reason, assumption, *possible)
+         in data["facts"].items()},
         _day(data["facts_as_of"]))
     return MappedChart(
         facts=facts,

@@ -233,6 +233,15 @@ def test_every_review_chart_kept_gives_the_very_same_assessment():
         assert to_data(kept.issues) == to_data(chart.issues), path.stem
 
 
+def test_a_birth_year_only_age_kept_gives_the_very_same_assessment():
+    # the possible ages (75, 76) decide MM-T5-10/11: a link opened later must read them too
+    born = {"resourceType": "Patient", "id": "p", "gender": "male", "birthDate": "1950"}
+    chart = map_chart([born], as_of=dt.date(2026, 12, 1), patient_id="p")
+    kept = chart_from_data(json.loads(json.dumps(chart_to_data(chart))))
+    assert kept.facts["age_years"].possible == (75.0, 76.0)
+    assert document(kept) == document(chart)
+
+
 def test_the_kept_chart_leaves_out_drafts_allergies_and_free_text():
     build, _ = SCENARIOS["ivc_filter_order_for_cmvt"]
     chart = mapped(build())

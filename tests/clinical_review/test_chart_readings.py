@@ -132,3 +132,23 @@ def test_doubtful_lupus_anticoagulant_text_is_shown_as_could_change_not_as_negat
     _, doc = seen(clients, chart)
     assert item(doc, "MM-T5-04")["status"] == "unknown"
     assert "MM-T5-04" in doc["scores"]["mm_vte"]["unknown"]
+
+
+# ------------------------------- MM-T5-10/11, BLEED-11: a birthDate with the year only ----
+
+def test_rd_man_born_1950_year_only_scores_the_60_75_band_and_could_be_high_over_75(clients):
+    # On 2026-12-01 he is 75 or 76: at least MM-T5-11 (+1) is established, MM-T5-10 (> 75, +2
+    # instead) is possible, so the card shows low risk that could be high; the bleeding score's
+    # band (BLEED-11, 40-84) holds both ages and is known.
+    dex = dexamethasone(40, "地塞米松 40mg 每周1次")
+    dex["dosageInstruction"][0]["timing"]["repeat"] = {"frequency": 1, "period": 1,
+                                                       "periodUnit": "wk"}
+    diabetes = condition("cond-dm", "http://hl7.org/fhir/sid/icd-10", "E11.9", "2型糖尿病")
+    cards, doc = seen(clients, [patient("1950"), myeloma(), lenalidomide(), dex, diabetes])
+    over_75 = item(doc, "MM-T5-10")
+    assert (item(doc, "MM-T5-11")["status"], over_75["status"]) == ("present", "unknown")
+    assert "75 to 76 years old on 2026-12-01" in over_75["reason"]
+    assert (doc["scores"]["mm_vte"]["points"], doc["scores"]["mm_vte"]["category"]) == (8, "low")
+    assert "Age > 75 years" in cards[0]["detail"]
+    age_band = next(i for i in doc["scores"]["bleeding"]["items"] if i["rule"] == "BLEED-11")
+    assert age_band["status"] == "present"

@@ -6,7 +6,7 @@ import pytest
 
 from vte_rules import bleeding
 from vte_rules.derive import active_cancer
-from vte_rules.facts import Message, PatientFacts
+from vte_rules.facts import Fact, Message, PatientFacts
 
 NOTHING = {
     "active_gastroduodenal_ulcer": False, "bleeding_within_3_months": False, "platelets": 200,
@@ -110,3 +110,16 @@ def test_a_recorded_active_cancer_value_wins_over_the_inference_bleed_16():
     fact = active_cancer(PatientFacts.of(multiple_myeloma=True, mm_on_active_treatment=True,
                                          active_cancer=False))
     assert fact.value is False
+
+
+@pytest.mark.parametrize(("ages", "points", "most"), [
+    ((75, 76), 1.5, 1.5),  # both in 40-84 (BLEED-11): known, nothing to add
+    ((84, 85), 1.5, 3.5),  # 40-84 counted, >= 85 (BLEED-04) could replace it
+    ((39, 40), 0, 1.5),    # 39 is in no band: nothing counted
+])
+def test_age_known_only_as_two_possible_years_bleed_04_11_14(ages, points, most):
+    age = Fact(None, reason="birthDate gives no day of birth",
+               possible=tuple(float(a) for a in ages))
+    result = score(age_years=age)
+    base = score(age_years=20)
+    assert (result.points - base.points, result.max_points - base.max_points) == (points, most)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vte_rules import mm_vte
-from vte_rules.facts import PatientFacts
+from vte_rules.facts import Fact, PatientFacts
 
 NOTHING = {
     "inherited_thrombophilia": False, "family_history_of_vte": False, "history_of_vte": False,
@@ -168,3 +168,34 @@ def test_context_mentions_the_first_year_window_mmrf_01_and_baseline_incidence_m
     assert len(late) == 1
     relapse = mm_vte.context(PatientFacts.of(months_since_mm_diagnosis=30, mm_relapse=True))
     assert "relapse" in relapse[0].en
+
+
+def possible_ages(*ages: int) -> Fact:
+    """An age known only to be one of these (a birthDate without its day)."""
+    return Fact(None, ("Patient/p",), "a", reason="birthDate gives no day of birth",
+                possible=tuple(float(a) for a in ages))
+
+
+def status(result, rule: str) -> str:
+    return next(i.status for i in result.items if i.rule == rule)
+
+
+def test_age_75_or_76_counts_the_60_75_band_and_could_add_1_for_over_75_mm_t5_10_11_26():
+    result = score(age_years=possible_ages(75, 76), drug_lenalidomide=True,
+                   dexamethasone_mg_per_cycle=160, diabetes=True)
+    assert (status(result, "MM-T5-11"), status(result, "MM-T5-10")) == ("present", "unknown")
+    assert (result.points, result.max_points) == (8, 9)  # 4 + 2 + 1 + the age band's 1
+    assert result.category == "low"
+    assert [(c.category, c.rules) for c in result.tier.could_be] == [("high", ("MM-T5-10",))]
+
+
+def test_age_65_or_66_is_known_to_be_in_the_60_75_band_mm_t5_11():
+    result = score(age_years=possible_ages(65, 66))
+    assert (status(result, "MM-T5-11"), status(result, "MM-T5-10")) == ("present", "absent")
+    assert (result.points, result.max_points) == (1, 1)
+
+
+def test_age_59_or_60_may_be_in_no_band_so_nothing_is_counted_mm_t5_11():
+    result = score(age_years=possible_ages(59, 60))
+    assert (status(result, "MM-T5-11"), status(result, "MM-T5-10")) == ("unknown", "absent")
+    assert (result.points, result.max_points) == (0, 1)
