@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fhir_mappers import cancer, care, conditions, medications, observations
+from fhir_mappers import cancer, care, conditions, medications, observations, proximity
 from fhir_mappers.ballot import Vote
 from fhir_mappers.collect import collect, reference
 from fhir_mappers.context import Context
@@ -61,6 +61,7 @@ def _read_all(ctx: Context, by_type: Mapping[str, list[dict[str, Any]]]) -> None
     observations.read(ctx, by_type.get("Observation", ()))
     conditions.read(ctx, by_type.get("Condition", ()))
     conditions.read_family(ctx, by_type.get("FamilyMemberHistory", ()))
+    proximity.read(ctx, by_type.get("Observation", ()), by_type.get("Condition", ()))
     care.read_procedures(ctx, by_type.get("Procedure", ()))
     care.read_devices(ctx, by_type.get("Device", ()))
     care.read_encounters(ctx, by_type.get("Encounter", ()))

@@ -21,9 +21,9 @@
   components named in words (血栓长度 3.8 cm, 血栓最大直径 7.5 mm, 受累静脉支数 2): a component
   whose name is exactly one of the policy's ``[ultrasound_components]`` names, with a quantity in
   the stated unit (or one it converts), sets that measurement; the newest report within the
-  finding age wins, and the fact says it was found by its name. Anything else about the report
-  (free text, a distance to the popliteal vein, for which the seed gives no threshold) is not
-  read.
+  finding age wins, and the fact says it was found by its name. The report's words are read
+  only for "thrombus close to the proximal veins" (``proximity.py``); a distance to the
+  popliteal vein, for which the seed gives no threshold, is not read.
 """
 
 from __future__ import annotations

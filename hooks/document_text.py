@@ -131,6 +131,7 @@ KEYS = (
     runtime_key("document", "test_found_by_name"),
     runtime_key("document", "result_word_in_text"),
     runtime_key("document", "measurement_found_by_name"),
+    runtime_key("document", "near_proximal_from_text"),
     runtime_key("document", "not_counted_again"),
     runtime_key("document", "glucocorticoid_per_cycle_as_dexamethasone"),
     runtime_key("document", "glucocorticoid_as_dexamethasone"),

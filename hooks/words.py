@@ -63,6 +63,7 @@ KEYS = (
     runtime_key("reading", "test_found_by_name"),
     runtime_key("reading", "result_word_in_text"),
     runtime_key("reading", "measurement_found_by_name"),
+    runtime_key("reading", "near_proximal_from_text"),
     # dexamethasone per cycle
     runtime_key("reading", "not_counted_again"),
     runtime_key("reading", "glucocorticoid_per_cycle_as_dexamethasone"),

@@ -152,3 +152,23 @@ def test_rd_man_born_1950_year_only_scores_the_60_75_band_and_could_be_high_over
     assert "Age > 75 years" in cards[0]["detail"]
     age_band = next(i for i in doc["scores"]["bleeding"]["items"] if i["rule"] == "BLEED-11")
     assert age_band["status"] == "present"
+
+
+# ------------------- CMVT-02: "thrombus close to the proximal veins" in the ultrasound text ----
+
+def test_asymptomatic_gastrocnemius_clot_reaching_the_popliteal_junction_is_anticoagulated(clients):
+    # CMVT-02 (ACCP 2016 in the CMVT review): 「肌间静脉血栓位置靠近近端静脉」 favours
+    # anticoagulation; the report says the clot reaches the junction with the popliteal vein.
+    # Otherwise low risk (3.5 cm, 5 mm, one vein, no symptoms): surveillance without it.
+    report = ("左侧腓肠肌内侧静脉内低回声充填，长约3.5cm，血栓近心端延伸至腓肠肌静脉汇入腘静脉处，"
+              "距腘静脉约0.5cm；腘静脉、股静脉通畅。患者无小腿疼痛肿胀。")
+    cmvt = condition("cond-cmvt", "http://hl7.org/fhir/sid/icd-10-cm", "I82.462",
+                     "左小腿肌间静脉血栓形成")
+    us = {"resourceType": "Observation", "id": "obs-us", "status": "final",
+          "subject": {"reference": "Patient/pat-1"}, "effectiveDateTime": "2026-11-30",
+          "code": {"coding": [{"system": "http://lis.hospital.example.cn/CodeSystem/test",
+                               "code": "US-LEV", "display": "双下肢深静脉彩色多普勒超声"}]},
+          "valueString": report}
+    cards, doc = seen(clients, [patient("1981-03-02", "female"), cmvt, us])
+    assert doc["recommendations"]["cmvt"]["regimen"] == "anticoagulation"
+    assert "Thrombus close to the proximal veins" in cards[0]["detail"]
