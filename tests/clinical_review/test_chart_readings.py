@@ -172,3 +172,20 @@ def test_asymptomatic_gastrocnemius_clot_reaching_the_popliteal_junction_is_anti
     cards, doc = seen(clients, [patient("1981-03-02", "female"), cmvt, us])
     assert doc["recommendations"]["cmvt"]["regimen"] == "anticoagulation"
     assert "Thrombus close to the proximal veins" in cards[0]["detail"]
+
+
+# ------------------------- MM-T5-05: a fracture whose site is another bone is not "unknown" ----
+
+def test_td_patient_with_an_l1_vertebral_fracture_is_not_told_the_fracture_site_could_change(
+        clients):
+    # MM-T5-05 names the pelvis, hip and femur only: an L1 pathological fracture (WHO M84.48,
+    # text 「L1椎体病理性压缩骨折」) makes the item absent, and the card does not offer "very high
+    # risk if a pelvic, hip or femur fracture is confirmed".
+    fracture = condition("cond-fx", "http://hl7.org/fhir/sid/icd-10", "M84.48",
+                         "L1椎体病理性压缩骨折")
+    dex = dexamethasone(20, "地塞米松 20mg 口服 每日1次 第1-4天、第9-12天，28天为1周期")
+    cards, doc = seen(clients, [patient(), myeloma(), thalidomide(), dex, fracture])
+    site = item(doc, "MM-T5-05")
+    assert (site["status"], site["evidence"]) == ("absent", ["Condition/cond-fx"])
+    assert "MM-T5-05" not in doc["scores"]["mm_vte"]["unknown"]
+    assert "Pelvic, hip or femur fracture" not in cards[0]["detail"]

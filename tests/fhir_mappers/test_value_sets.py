@@ -407,6 +407,30 @@ def test_who_s32_8_title_alone_names_the_pelvis_but_does_not_place_the_fracture(
     assert facts_of(res).flag("pelvic_hip_femur_fracture") is None
 
 
+@pytest.mark.parametrize("text", [
+    "L1椎体病理性压缩骨折", "右侧第5肋骨病理性骨折", "左肱骨近端病理性骨折",
+    "Pathological compression fracture of the L1 vertebra", "pathological rib fracture",
+])
+def test_pathological_fracture_of_another_bone_coded_without_a_site_is_not_pelvic_mm_t5_05(text):
+    # MM-T5-05 names only the pelvis, hip and femur: a vertebral, rib or humeral fracture makes
+    # the item absent, not "site unknown"
+    res = condition("fx", WHO_URI, "M84.4", text=text)
+    res["code"]["coding"][0]["code"] = "M84.48"
+    f = facts_of(res)
+    assert f.flag("pelvic_hip_femur_fracture") is False
+    assert f["pelvic_hip_femur_fracture"].evidence == ("Condition/fx",)
+
+
+def test_a_fracture_text_naming_the_spine_and_the_pelvis_counts_the_pelvis_mm_t5_05():
+    f = facts_of(condition("fx", WHO_URI, "M84.4", text="腰椎及骨盆多发病理性骨折"))
+    assert f.flag("pelvic_hip_femur_fracture") is True
+
+
+def test_who_s32_8_title_alone_names_the_lumbar_spine_but_does_not_place_the_fracture():
+    res = condition("fx", WHO_URI, "S32.8", text="腰椎和骨盆其他和未特指部位的骨折")
+    assert facts_of(res).flag("pelvic_hip_femur_fracture") is None
+
+
 def test_a_bone_named_in_text_without_a_fracture_code_is_not_a_fracture():
     f = facts_of(local("fh", "右股骨头坏死"))
     assert f.flag("pelvic_hip_femur_fracture") is None  # unreadable entry: unknown, not True
