@@ -379,9 +379,10 @@ def _dosages(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def _stated_cycles(resource: Mapping[str, Any]) -> set[tuple[int, str]]:
     """(days, how it was read: a message key) for each cycle length the resource states."""
     dosages = _dosages(resource)
-    intervals = {i for d in dosages if (i := _dosing_interval(d)) is not None}
-    found = {(days, "cycle_from_text") for d in dosages
-             for days in _cycles_in_text(_text(d), intervals)}
+    texts = [text for d in dosages if (text := _text(d))]  # no text states no cycle
+    intervals = {i for d in dosages if (i := _dosing_interval(d)) is not None} if texts else set()
+    found = {(days, "cycle_from_text") for text in texts
+             for days in _cycles_in_text(text, intervals)}
     outer = [days for d in dosages if (days := _outer_cycle(d, dosages)) is not None]
     repeats = {days for d in dosages if (days := _repeat_cycle(d)) is not None}
     return (found | {(days, "cycle_from_outer_timing") for days in outer}
@@ -421,11 +422,17 @@ def _cycles_in_text(text: str, dosing_intervals: set[Fraction]) -> set[int]:
 
 def _dosing_interval(dosage: Mapping[str, Any]) -> Fraction | None:
     """Days between doses of a structured repeat, if it states one."""
+    rate = _dosing_rate(dosage)
+    return None if rate is None else 1 / rate
+
+
+def _dosing_rate(dosage: Mapping[str, Any]) -> Fraction | None:
+    """Doses per day of a structured repeat that states a period (never 0), else None."""
     repeat = _repeat(_map(dosage.get("timing")))
     try:
         if "period" not in repeat:
             return None
-        return 1 / _rate(repeat)
+        return _rate(repeat)
     except _Unknown:
         return None
 
@@ -532,6 +539,8 @@ def _dose_mg(dosage: Mapping[str, Any], resource: Mapping[str, Any], notes: list
     entries = [_map(e) for e in _list(dosage.get("doseAndRate"))]
     ordered = [e for e in entries if _is_ordered(e)]
     chosen = [e for e in (ordered or entries) if "doseQuantity" in e or "doseRange" in e]
+    if len(chosen) == 1:
+        return _entry_mg(chosen[0], resource, notes)
     if chosen:
         doses = {_entry_mg(e, resource, notes) for e in chosen}
         if len(doses) > 1:
@@ -765,8 +774,9 @@ def _count_repeat(repeat: Mapping[str, Any], start: Fraction | None, cycle: int,
         return _open_schedule_days(text, rate, span_start, cycle, notes)
     length = _length_in_cycle(span_start, span_end, cycle, notes)
     # The first dose is on the first day of the span; later ones follow at the dosing interval.
-    doses = math.ceil(length * rate)
-    if (length * rate).denominator != 1:
+    given = length * rate
+    doses = math.ceil(given)
+    if given.denominator != 1:
         notes.append(Message.of("first_administration_day"))
     if count is not None:
         doses = min(doses, int(count))
@@ -1012,8 +1022,8 @@ def order_dose(resource: Mapping[str, Any]) -> tuple[float | None, float | None]
         mg: float | None = float(_dose_mg(dosage, resource, []))
     except _Unknown:
         mg = None
-    interval = _dosing_interval(dosage)
-    return mg, (float(1 / interval) if interval else None)
+    rate = _dosing_rate(dosage)
+    return mg, (float(rate) if rate else None)
 
 
 # Anti-Xa international units, as LMWH orders state them: "4100 IU", "[iU]", "AXaIU", "UNT".
