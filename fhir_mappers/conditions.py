@@ -109,8 +109,12 @@ def concepts_of(cmap: CodeMap, code: Any) -> EntryConcepts:
     return EntryConcepts(frozenset(found), frozenset(text & found), bool(coded), not_read)
 
 
-def _replaced(concept: str) -> set[str]:
-    return set(_rules()["concepts"].get(concept, {}).get("replaces", ()))
+def _replaced(concept: str) -> frozenset[str]:
+    return _REPLACES.get(concept, frozenset())
+
+
+_REPLACES = {name: frozenset(entry.get("replaces", ()))
+             for name, entry in policy()["conditions"]["concepts"].items()}
 
 
 def _negated_or_uncertain(text: str) -> bool:

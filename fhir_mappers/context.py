@@ -87,7 +87,8 @@ class Context:
             return resource.get("id") == self.patient_id
         for name in _SUBJECT_FIELDS:
             subject = resource.get(name)
-            if isinstance(subject, Mapping) and isinstance(subject.get("reference"), str):
+            if subject is not None and (type(subject) is dict or isinstance(subject, Mapping)) \
+                    and isinstance(subject.get("reference"), str):
                 ref = str(subject["reference"]).rstrip("/")
                 return ref.split("/")[-1] == self.patient_id and (
                     "Patient/" in ref or "/" not in ref)

@@ -51,7 +51,7 @@ def first(resource: Mapping[str, Any], *fields: str) -> dt.date | None:
     """The first of ``fields`` that holds a date; ``xPeriod`` fields give their start."""
     for name in fields:
         value = resource.get(name)
-        if isinstance(value, Mapping):
+        if type(value) is not str and isinstance(value, Mapping):  # str: no ABC check
             value = value.get("start") or value.get("end")
         day = parse(value)
         if day is not None:

@@ -50,9 +50,14 @@ _POSITIVE = frozenset(_FLAGS["positive"])
 _NEGATIVE = frozenset(_FLAGS["negative"])
 _MARKED = frozenset(_FLAGS["marked"])
 _D_DIMER = ("d_dimer", "d_dimer_feu", "d_dimer_ddu")
+_FEU = {"d_dimer_feu": True, "d_dimer_ddu": False}  # the D-dimer basis a LOINC concept states
 _SEROLOGY = {"lupus_anticoagulant": "lupus_anticoagulant",
              "anticardiolipin": "anticardiolipin_antibody"}
 _POSITIVE_WORDS = frozenset(w.casefold() for w in _FLAGS["positive_text"])
+# an ultrasound component's name, without spaces and lower case -> the measurement it gives
+_COMPONENT_NAMES = {"".join(n.split()).lower(): factor
+                    for factor, spec in policy()["ultrasound_components"].items()
+                    for n in spec["names"]}
 _NEGATIVE_WORDS = frozenset(w.casefold() for w in _FLAGS["negative_text"])
 _IN_TEXT = {**{w.casefold(): True for w in _FLAGS["positive_in_text"]},
             **{w.casefold(): False for w in _FLAGS["negative_in_text"]}}
@@ -116,7 +121,7 @@ def _reading(ctx: Context, obs: Mapping[str, Any], concept: str) -> Reading | No
     if value is None:
         ctx.issues.append(DataIssue(ref, f"{concept}: value out of range"))
         return None
-    feu = {"d_dimer_feu": True, "d_dimer_ddu": False}.get(concept)
+    feu = _FEU.get(concept)
     result = units.normalise(_kind(concept), value, _text(qty.get("unit")),
                              _text(qty.get("code")), _text(qty.get("system")), feu=feu)
     if isinstance(result, units.UnitProblem):
@@ -370,9 +375,10 @@ def _map_get(value: Any, key: str) -> Any:
 
 def _finding_code(obs: Mapping[str, Any], system: str) -> str | None:
     code = obs.get("code")
-    codings = code.get("coding") if isinstance(code, Mapping) else None
+    codings = code.get("coding") if type(code) is dict or isinstance(code, Mapping) else None
     for coding in codings if isinstance(codings, list) else []:
-        if isinstance(coding, Mapping) and coding.get("system") == system:
+        if (type(coding) is dict or isinstance(coding, Mapping)) and \
+                coding.get("system") == system:
             value = coding.get("code")
             return value if isinstance(value, str) else None
     return None
@@ -447,12 +453,12 @@ def _component_value(component: Mapping[str, Any], spec: Mapping[str, Any]) -> f
 
 def _ultrasound_components(ctx: Context, observations: Iterable[Mapping[str, Any]]) -> None:
     table: Mapping[str, Mapping[str, Any]] = ctx.policy["ultrasound_components"]
-    wanted = {"".join(n.split()).lower(): factor
-              for factor, spec in table.items() for n in spec["names"]}
+    wanted = _COMPONENT_NAMES
     limit = int(ctx.policy["findings"]["max_age_days"])
     newest: dict[str, tuple[dt.date, float, str]] = {}
     for raw in observations:
-        components = raw.get("component") if isinstance(raw, Mapping) else None
+        components = raw.get("component") if type(raw) is dict or isinstance(raw, Mapping) \
+            else None
         if not isinstance(components, list) or raw.get("status") not in VALID_STATUS:
             continue
         named = [(wanted[n], c) for c in components if isinstance(c, Mapping)
