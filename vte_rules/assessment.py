@@ -40,8 +40,6 @@ from vte_rules.treatment import TreatmentPlan
 class Assessment:
     facts: PatientFacts
     adult: bool | None
-    wells_dvt: ScoreAssessment
-    wells_pe: ScoreAssessment
     bleeding: ScoreAssessment
     vte_score: ScoreAssessment | None
     prophylaxis: ProphylaxisAssessment | None
@@ -50,6 +48,15 @@ class Assessment:
     cmvt: CmvtAssessment | None
     already_on: tuple[str, ...] = ()
     notes: tuple[Label, ...] = ()
+
+    # The Wells scores decide no card: computed when a view shows them (once per facts).
+    @property
+    def wells_dvt(self) -> ScoreAssessment:
+        return wells.assess_dvt(self.facts)
+
+    @property
+    def wells_pe(self) -> ScoreAssessment:
+        return wells.assess_pe(self.facts)
 
     @property
     def bleeding_applies(self) -> bool:
@@ -108,8 +115,8 @@ def assess(facts: PatientFacts, already_on: tuple[str, ...] = ()) -> Assessment:
         dur = None
     elif adult is None and (pro or plan or cmvt_result):
         notes.append(Label.of(population["age_unknown"]))
-    return Assessment(derived, adult, wells.assess_dvt(derived), wells.assess_pe(derived), bleed,
-                      vte_score, pro, dur, plan, cmvt_result, already_on, tuple(notes))
+    return Assessment(derived, adult, bleed, vte_score, pro, dur, plan, cmvt_result, already_on,
+                      tuple(notes))
 
 
 def _adult(facts: PatientFacts) -> bool | None:
