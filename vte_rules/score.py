@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from vte_rules.facts import Fact, Message, PatientFacts
+from vte_rules.facts import UNKNOWN, Message, PatientFacts
 from vte_rules.tables import Interval, Label, Row, Table, Tier
 
 Status = Literal["present", "absent", "unknown"]
@@ -100,43 +100,100 @@ class ScoreAssessment:
         return self.tier.category
 
 
-def _combine(facts: PatientFacts, names: tuple[str, ...]) -> tuple[bool | None, tuple[Fact, ...]]:
+@dataclass(frozen=True)
+class _Reader:
+    """A row compiled once: how it reads the facts, and the fields of its results that depend
+    only on the row (an assessment reads some 50 to 70 rows)."""
+
+    factors: tuple[str, ...]
+    kind: Literal["any_of", "range", "equals", "flag"]
+    range: Interval
+    equals: str | None
+    fields: Mapping[str, object]
+    unknown: ItemResult  # the result for a factor that was never set (`UNKNOWN`)
+
+
+def _item(fields: Mapping[str, object], status: Status, evidence: tuple[str, ...],
+          value: bool | float | str | None, reason: str | None,
+          assumption: tuple[Message, ...] | None) -> ItemResult:
+    """An ItemResult from its row's fields and this reading's: the generated ``__init__`` of a
+    frozen dataclass sets each field through ``object.__setattr__``, three times slower."""
+    item = object.__new__(ItemResult)
+    found = item.__dict__
+    found.update(fields)
+    found["status"], found["evidence"], found["value"] = status, evidence, value
+    found["reason"], found["assumption"] = reason, assumption
+    return item
+
+
+def _compile(row: Row) -> _Reader:
+    crit = row.criterion
+    unknown = ItemResult(row.rule, row.label, row.points, "unknown", row.source,
+                         reason=UNKNOWN.reason, assumption=UNKNOWN.assumption, group=row.group,
+                         note=row.note)
+    kind: Literal["any_of", "range", "equals", "flag"] = (
+        "any_of" if crit.any_of else "range" if crit.range is not None
+        else "equals" if crit.equals is not None else "flag")
+    return _Reader(crit.factors, kind, crit.range or Interval(), crit.equals, dict(vars(unknown)),
+                   unknown)
+
+
+_READERS: dict[int, tuple[Row, _Reader]] = {}
+
+
+def _reader(row: Row) -> _Reader:
+    found = _READERS.get(id(row))
+    if found is None or found[0] is not row:
+        found = _READERS[id(row)] = (row, _compile(row))
+    return found[1]
+
+
+def _read_any_of(reader: _Reader, facts: PatientFacts) -> ItemResult:
     """Three-valued OR: present if any is, absent only if all are known absent."""
-    values = [(facts.flag(n), facts[n]) for n in names]
-    present = tuple(f for v, f in values if v is True)
+    used = [facts[n] for n in reader.factors]
+    flags = [facts.flag(n) for n in reader.factors]
+    present = [f for v, f in zip(flags, used, strict=True) if v is True]
     if present:
-        return True, present
-    if all(v is False for v, _ in values):
-        return False, tuple(f for _, f in values)
-    return None, tuple(f for v, f in values if v is None)
+        flag: bool | None = True
+        used = present
+    elif all(v is False for v in flags):
+        flag = False
+    else:
+        flag = None
+        used = [f for v, f in zip(flags, used, strict=True) if v is None]
+    evidence = tuple(e for f in used for e in f.evidence) if flag is not None else ()
+    reason = None if flag is not None else "; ".join(
+        sorted({f.reason or "not documented" for f in used}))
+    assumption = tuple(dict.fromkeys(m for f in used for m in f.assumption or ())) or None
+    status: Status = "unknown" if flag is None else ("present" if flag else "absent")
+    return _item(reader.fields, status, evidence, flag, reason, assumption)
 
 
 def read_row(row: Row, facts: PatientFacts) -> ItemResult:
     """Read one row against the facts, three-valued."""
-    crit = row.criterion
-    fact: Fact
-    if crit.any_of:
-        flag, used = _combine(facts, crit.factors)
-        evidence = tuple(e for f in used for e in f.evidence) if flag is not None else ()
-        reason = None if flag is not None else "; ".join(
-            sorted({f.reason or "not documented" for f in used}))
-        assumption = tuple(dict.fromkeys(m for f in used for m in f.assumption or ())) or None
-        status: Status = "unknown" if flag is None else ("present" if flag else "absent")
-        return ItemResult(row.rule, row.label, row.points, status, row.source, evidence, flag,
-                          reason, assumption, row.group, row.note)
-    fact = facts[crit.factors[0]]
-    if fact.value is None:
-        status = _among(crit.range, fact.possible) if crit.range and fact.possible else "unknown"
-    elif crit.range is not None:
-        assert isinstance(fact.value, float)
-        status = "present" if crit.range.contains(fact.value) else "absent"
-    elif crit.equals is not None:
-        status = "present" if fact.value == crit.equals else "absent"
+    return _read(_reader(row), facts)
+
+
+def _read(reader: _Reader, facts: PatientFacts) -> ItemResult:
+    if reader.kind == "any_of":
+        return _read_any_of(reader, facts)
+    fact = facts[reader.factors[0]]
+    if fact is UNKNOWN:
+        return reader.unknown
+    value = fact.value
+    status: Status
+    if value is None:
+        status = (_among(reader.range, fact.possible) if reader.kind == "range" and fact.possible
+                  else "unknown")
+    elif reader.kind == "range":
+        assert isinstance(value, float)
+        status = "present" if reader.range.contains(value) else "absent"
+    elif reader.kind == "equals":
+        status = "present" if value == reader.equals else "absent"
     else:
-        status = "present" if fact.value is True else "absent"
-    return ItemResult(row.rule, row.label, row.points, status, row.source, fact.evidence,
-                      fact.value, fact.reason if status == "unknown" else None,
-                      fact.assumption, row.group, row.note)
+        status = "present" if value is True else "absent"
+    return _item(reader.fields, status, fact.evidence, value,
+                 fact.reason if status == "unknown" else None, fact.assumption)
 
 
 def _among(band: Interval, possible: tuple[float, ...]) -> Status:
@@ -170,19 +227,15 @@ def _band_floors(rows: tuple[Row, ...], items: tuple[ItemResult, ...], facts: Pa
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class _Unit:
-    """An unknown item, or an unknown band group, and what each outcome would add."""
+# An unknown item, or an unknown band group: what each outcome would add, and the least and
+# the most it can add.
+_Unit = tuple[tuple[tuple[str, float], ...], float, float]
+# A table's notes on particular totals: (scheme, or None for every scheme; total; note).
+_PointNotes = tuple[tuple[object, float, str], ...]
 
-    outcomes: tuple[tuple[str, float], ...]
 
-    @property
-    def least(self) -> float:
-        return min(0.0, *(p for _, p in self.outcomes))
-
-    @property
-    def most(self) -> float:
-        return max(0.0, *(p for _, p in self.outcomes))
+def _unit(outcomes: tuple[tuple[str, float], ...]) -> _Unit:
+    return outcomes, min(0.0, *(p for _, p in outcomes)), max(0.0, *(p for _, p in outcomes))
 
 
 def _units(items: tuple[ItemResult, ...]) -> list[_Unit]:
@@ -197,8 +250,8 @@ def _units(items: tuple[ItemResult, ...]) -> list[_Unit]:
         if item.group:
             groups.setdefault(item.group, []).append(item)
         else:
-            units.append(_Unit(((item.rule, item.points),)))
-    units.extend(_Unit(tuple((m.rule, m.points - counted.get(group, 0.0)) for m in members))
+            units.append(_unit(((item.rule, item.points),)))
+    units.extend(_unit(tuple((m.rule, m.points - counted.get(group, 0.0)) for m in members))
                  for group, members in groups.items())
     return units
 
@@ -211,11 +264,11 @@ def category_of(tiers: tuple[Tier, ...], total: float) -> Tier:
 
 
 def _tier_result(scheme: str, tiers: tuple[Tier, ...], points: float, lo: float, hi: float,
-                 units: list[_Unit], point_notes: list[Mapping[str, object]]) -> TierResult:
+                 units: list[_Unit], point_notes: _PointNotes) -> TierResult:
     here = category_of(tiers, points)
     could: dict[str, list[str]] = {}
-    for unit in units:
-        for rule, delta in unit.outcomes:
+    for outcomes, _, _ in units:
+        for rule, delta in outcomes:
             moved = category_of(tiers, points + delta).category
             if moved != here.category:
                 could.setdefault(moved, []).append(rule)
@@ -223,17 +276,38 @@ def _tier_result(scheme: str, tiers: tuple[Tier, ...], points: float, lo: float,
     best = category_of(tiers, lo).category
     together: set[str] = set()
     if worst != here.category and worst not in could:
-        could[worst] = [r for u in units for r, p in u.outcomes if p > 0]
+        could[worst] = [r for u in units for r, p in u[0] if p > 0]
         together.add(worst)
     if best != here.category and best not in could:
-        could[best] = [r for u in units for r, p in u.outcomes if p < 0]
+        could[best] = [r for u in units for r, p in u[0] if p < 0]
         together.add(best)
-    notes = tuple(str(n["note"]) for n in point_notes
-                  if n.get("scheme", scheme) == scheme and float(str(n["points"])) == points)
+    notes = tuple(note for of, at, note in point_notes
+                  if (of is None or of == scheme) and at == points)
     return TierResult(scheme, here.category, here.label, here.rule, best, worst,
                       tuple(CouldBe(c, tuple(dict.fromkeys(r)), c in together)
                             for c, r in could.items()),
                       (here.note, *notes) if here.note else notes)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """What scoring needs of a table, read once: its rows compiled, its notes on totals."""
+
+    readers: tuple[_Reader, ...]
+    point_notes: _PointNotes
+
+
+_COMPILED: dict[int, tuple[Table, _Compiled]] = {}
+
+
+def _compiled(table: Table) -> _Compiled:
+    found = _COMPILED.get(id(table))
+    if found is None or found[0] is not table:
+        notes = tuple((n.get("scheme"), float(str(n["points"])), str(n["note"]))
+                      for n in table.data.get("point_notes", ()))
+        found = _COMPILED[id(table)] = (
+            table, _Compiled(tuple(_reader(row) for row in table.rows), notes))
+    return found[1]
 
 
 def assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
@@ -245,12 +319,13 @@ def assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
 
 
 def _assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
-    items = _band_floors(table.rows, tuple(read_row(row, facts) for row in table.rows), facts)
+    compiled = _compiled(table)
+    items = _band_floors(table.rows, tuple(_read(reader, facts) for reader in compiled.readers),
+                         facts)
     points = sum(i.points for i in items if i.status == "present")
     units = _units(items)
-    lo = points + sum(u.least for u in units)
-    hi = points + sum(u.most for u in units)
-    point_notes = list(table.data.get("point_notes", ()))
-    tiers = {scheme: _tier_result(scheme, t, points, lo, hi, units, point_notes)
+    lo = points + sum(least for _, least, _ in units)
+    hi = points + sum(most for _, _, most in units)
+    tiers = {scheme: _tier_result(scheme, t, points, lo, hi, units, compiled.point_notes)
              for scheme, t in table.tiers.items()}
     return ScoreAssessment(table.ref, points, lo, hi, items, tiers, table.notes)
