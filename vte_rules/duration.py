@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from vte_rules.facts import PatientFacts
 from vte_rules.score import ItemResult, read_row
-from vte_rules.tables import Label, Table, TableError, load_factor_catalogue, load_table
+from vte_rules.tables import Label, Row, Table, TableError, load_factor_catalogue, load_table
 
 Action = Literal["continue", "may_stop", "consider_stopping", "as_newly_diagnosed",
                  "follow_other_indication", "reassess"]
@@ -108,28 +108,60 @@ class DurationAdvice:
 
 @dataclass(frozen=True)
 class _Input:
-    """One input of the decision: the values it may take and how to name them."""
+    """One input of the decision and how to name it and its values."""
 
     name: str
     label: Label
-    values: tuple[_Value, ...]
     value_labels: Mapping[_Value, Label]
-    reason: str | None = None
+
+
+_INPUTS = (*_ROW_INPUTS, "phase", "other_risk_factor")
+# The values each input may take: one when it is documented, every value when it is not.
+_Values = tuple[tuple[_Value, ...], ...]
+_Changes = tuple[tuple[int, tuple[IfDocumented, ...]], ...]
+
+
+@dataclass(frozen=True)
+class _Advice:
+    """The advice for the values the inputs may take: everything but this patient's evidence
+    and why the items are undocumented. ``changes``: the position of each input that changes
+    the advice, and the answer for each of its values."""
+
+    action: Action
+    label: Label
+    rules: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    notes: tuple[Label, ...]
+    changes: _Changes = ()
 
 
 def assess(facts: PatientFacts, other_individual_risk_factor: bool | None) -> DurationAdvice:
     """Advise whether MM VTE prophylaxis goes on; the caller passes the Table 5 result."""
     table = _table()
-    readings = {str(row.extra["input"]): read_row(row, facts) for row in table.rows}
-    inputs = (*(_row_input(table, name, readings[name]) for name in _ROW_INPUTS),
-              _phase_input(table, facts), _risk_factor_input(table, other_individual_risk_factor))
-    worlds = _decide_all(table, inputs)
+    readings = {name: read_row(row, facts) for name, row in _rows()}
+    phase = facts["mm_phase"]
+    values = (*(_row_values(readings[name]) for name in _ROW_INPUTS),
+              (str(phase.value),) if phase.known else load_factor_catalogue()["mm_phase"].choices,
+              (True, False) if other_individual_risk_factor is None
+              else (other_individual_risk_factor,))
+    reasons = (*(readings[name].reason for name in _ROW_INPUTS), phase.reason, None)
+    advice = _advise(values)
+    inputs = _inputs()
+    unknown = tuple(CouldChange(inputs[pos].name, inputs[pos].label, reasons[pos], answers)
+                    for pos, answers in advice.changes)
+    return DurationAdvice(table.ref, advice.action, advice.label, advice.rules, advice.reasons,
+                          unknown, advice.notes, _evidence(readings.values(), facts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _advise(values: _Values) -> _Advice:
+    """The advice depends on the table and on these values only: worked out once for each."""
+    table = _table()
+    worlds = _decide_all(table, values)
     possible = tuple(dict.fromkeys(worlds.values()))
-    evidence = _evidence(readings.values(), facts)
-    unknown = _could_change(table, inputs, worlds)
     if len(possible) == 1:
-        return _settled(table, possible[0], evidence)
-    return _unsettled(table, possible, unknown, evidence)
+        return _settled(table, possible[0])
+    return _unsettled(table, possible, _could_change(table, values, worlds))
 
 
 def check_tables() -> None:
@@ -193,36 +225,40 @@ def _table() -> Table:
 
 
 
-def _row_input(table: Table, name: str, item: ItemResult) -> _Input:
-    row = next(r for r in table.rows if r.extra["input"] == name)
-    values: tuple[bool, ...] = ((True, False) if item.status == "unknown"
-                                else (item.status == "present",))
-    return _Input(name, row.label, values,
-                  {True: Label.of(row.extra["if_true"]), False: Label.of(row.extra["if_false"])},
-                  item.reason)
+@functools.cache
+def _rows() -> tuple[tuple[str, Row], ...]:
+    """The table's rows (the facts read), each with the input it gives, in table order."""
+    return tuple((str(row.extra["input"]), row) for row in _table().rows)
 
 
-def _phase_input(table: Table, facts: PatientFacts) -> _Input:
-    raw = table.data["inputs"]["phase"]
-    fact = facts["mm_phase"]
+def _row_values(item: ItemResult) -> tuple[bool, ...]:
+    return (True, False) if item.status == "unknown" else (item.status == "present",)
+
+
+@functools.cache
+def _inputs() -> tuple[_Input, ...]:
+    """Every input, in the order of ``_INPUTS``, as the table names it and its values."""
+    table = _table()
+    rows = dict(_rows())
+    found = {name: _Input(name, rows[name].label,
+                          {True: Label.of(rows[name].extra["if_true"]),
+                           False: Label.of(rows[name].extra["if_false"])})
+             for name in _ROW_INPUTS}
+    phase = table.data["inputs"]["phase"]
     choices = load_factor_catalogue()["mm_phase"].choices
-    values = (str(fact.value),) if fact.known else choices
-    return _Input("phase", Label.of(raw["label"]), values,
-                  {c: Label.of(raw["values"][c]) for c in choices}, fact.reason)
+    found["phase"] = _Input("phase", Label.of(phase["label"]),
+                            {c: Label.of(phase["values"][c]) for c in choices})
+    other = table.data["inputs"]["other_risk_factor"]
+    found["other_risk_factor"] = _Input(
+        "other_risk_factor", Label.of(other["label"]),
+        {True: Label.of(other["values"]["true"]), False: Label.of(other["values"]["false"])})
+    return tuple(found[name] for name in _INPUTS)
 
 
-def _risk_factor_input(table: Table, present: bool | None) -> _Input:
-    raw = table.data["inputs"]["other_risk_factor"]
-    values = (True, False) if present is None else (present,)
-    return _Input("other_risk_factor", Label.of(raw["label"]), values,
-                  {True: Label.of(raw["values"]["true"]), False: Label.of(raw["values"]["false"])})
-
-
-def _decide_all(table: Table, inputs: Sequence[_Input]) -> dict[tuple[_Value, ...], _Outcome]:
+def _decide_all(table: Table, values: _Values) -> dict[tuple[_Value, ...], _Outcome]:
     """The outcome for every combination of the values the inputs may take."""
-    names = [i.name for i in inputs]
-    return {values: _decide(table, dict(zip(names, values, strict=True)))
-            for values in itertools.product(*(i.values for i in inputs))}
+    return {world: _decide(table, dict(zip(_INPUTS, world, strict=True)))
+            for world in itertools.product(*values)}
 
 
 def _decide(table: Table, world: _World) -> _Outcome:
@@ -278,24 +314,23 @@ def _notes(table: Table, outcomes: Iterable[_Outcome]) -> tuple[Label, ...]:
     return tuple(dict.fromkeys(Label.of(e["note"]) for e in entries if "note" in e))
 
 
-def _settled(table: Table, outcome: _Outcome, evidence: tuple[str, ...]) -> DurationAdvice:
+def _settled(table: Table, outcome: _Outcome) -> _Advice:
     action = _outcome_action(table, outcome)
-    return DurationAdvice(table.ref, action, Label.of(table.data["actions"][action]["label"]),
-                          _outcome_rules(table, [outcome]), _reasons(table, outcome), (),
-                          _notes(table, [outcome]), evidence)
+    return _Advice(action, Label.of(table.data["actions"][action]["label"]),
+                   _outcome_rules(table, [outcome]), _reasons(table, outcome),
+                   _notes(table, [outcome]))
 
 
-def _unsettled(table: Table, possible: tuple[_Outcome, ...], unknown: tuple[CouldChange, ...],
-               evidence: tuple[str, ...]) -> DurationAdvice:
+def _unsettled(table: Table, possible: tuple[_Outcome, ...],
+               changes: _Changes) -> _Advice:
     raw = table.data["unsettled"]
     action = _most_cautious(table, [_outcome_action(table, o) for o in possible])
     # Keep the messages of the answers that give this action as such, not by rank.
     giving = [r for o in possible if _outcome_action(table, o) == action
               for r in _reasons(table, o)]
     reasons = (Reason((), Label.of(raw["label"]), str(raw["source"])), *dict.fromkeys(giving))
-    return DurationAdvice(table.ref, action, Label.of(table.data["actions"][action]["label"]),
-                          _outcome_rules(table, possible), reasons, unknown,
-                          _notes(table, possible), evidence)
+    return _Advice(action, Label.of(table.data["actions"][action]["label"]),
+                   _outcome_rules(table, possible), reasons, _notes(table, possible), changes)
 
 
 def _most_cautious(table: Table, actions: Iterable[Action]) -> Action:
@@ -304,10 +339,12 @@ def _most_cautious(table: Table, actions: Iterable[Action]) -> Action:
     return min((ranks_as.get(a, a) for a in actions), key=order.index)
 
 
-def _could_change(table: Table, inputs: Sequence[_Input],
-                  worlds: Mapping[tuple[_Value, ...], _Outcome]) -> tuple[CouldChange, ...]:
-    return tuple(_could_change_one(table, i, pos, worlds) for pos, i in enumerate(inputs)
-                 if len(i.values) > 1 and _sensitive(pos, worlds))
+def _could_change(table: Table, values: _Values,
+                  worlds: Mapping[tuple[_Value, ...], _Outcome]) -> _Changes:
+    """Each input that may take several values and changes the outcome, and its answers."""
+    return tuple((pos, _could_change_one(table, _inputs()[pos], pos, values[pos], worlds))
+                 for pos in range(len(values))
+                 if len(values[pos]) > 1 and _sensitive(pos, worlds))
 
 
 def _sensitive(pos: int, worlds: Mapping[tuple[_Value, ...], _Outcome]) -> bool:
@@ -320,13 +357,13 @@ def _sensitive(pos: int, worlds: Mapping[tuple[_Value, ...], _Outcome]) -> bool:
     return False
 
 
-def _could_change_one(table: Table, item: _Input, pos: int,
-                      worlds: Mapping[tuple[_Value, ...], _Outcome]) -> CouldChange:
+def _could_change_one(table: Table, item: _Input, pos: int, values: tuple[_Value, ...],
+                      worlds: Mapping[tuple[_Value, ...], _Outcome]) -> tuple[IfDocumented, ...]:
     answers = []
-    for value in item.values:
+    for value in values:
         outcomes = tuple(dict.fromkeys(o for v, o in worlds.items() if v[pos] == value))
         answers.append(_if_documented(table, item.value_labels[value], outcomes))
-    return CouldChange(item.name, item.label, item.reason, tuple(answers))
+    return tuple(answers)
 
 
 def _if_documented(table: Table, value: Label, outcomes: tuple[_Outcome, ...]) -> IfDocumented:
