@@ -38,9 +38,17 @@ from vte_rules.tables import Label, Table, TableError, load_table
 class ProphylaxisAssessment:
     vte: ScoreAssessment
     bleeding: ScoreAssessment
-    drugs: tuple[DrugNote, ...]
-    context: tuple[Label, ...]
     recommendation: Recommendation
+    facts: PatientFacts
+
+    # The drug notes and the MM VTE context decide nothing: worked out when a view shows them.
+    @property
+    def drugs(self) -> tuple[DrugNote, ...]:
+        return drug_risk.notes(self.facts)
+
+    @property
+    def context(self) -> tuple[Label, ...]:
+        return mm_vte.context(self.facts)
 
 
 @dataclass
@@ -236,5 +244,4 @@ def assess(facts: PatientFacts) -> ProphylaxisAssessment:
     derived = derive(facts)
     vte = mm_vte.assess(derived)
     bleed = bleeding.assess(derived)
-    return ProphylaxisAssessment(vte, bleed, drug_risk.notes(derived), mm_vte.context(derived),
-                                 recommend(derived, vte, bleed))
+    return ProphylaxisAssessment(vte, bleed, recommend(derived, vte, bleed), derived)
