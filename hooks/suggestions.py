@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -47,9 +47,10 @@ def medication_request(option: Option, patient_id: str, facts: PatientFacts,
     mg = _dose_mg(option.regimen, facts)
     if "mg_per_kg" in entry and mg is None:
         return None
-    label = Label(**spec["text"])
+    text = Label(**spec["text"]).text(lang).format(mg=_fmt(mg))
+    reason = option.dose.text(lang)
     dosage: dict[str, Any] = {
-        "text": label.text(lang).format(mg=_fmt(mg)),
+        "text": text,
         "timing": {"repeat": {"frequency": int(entry.get("doses_per_day", 1)), "period": 1,
                               "periodUnit": "d"}},
         "route": {"coding": [dict(orders()["routes"][spec["route"]])]},
@@ -63,9 +64,9 @@ def medication_request(option: Option, patient_id: str, facts: PatientFacts,
         "medicationCodeableConcept": {"coding": [dict(spec["coding"])],
                                       "text": spec["coding"]["display"]},
         "dosageInstruction": [dosage],
-        "reasonCode": [{"text": option.dose.text(lang)}],
+        "reasonCode": [{"text": reason}],
     }
-    return checked(resource)
+    return checked(resource, ("MedicationRequest", option.regimen.value, mg, text, reason))
 
 
 def order_label(option: Option, facts: PatientFacts) -> Label:
@@ -103,19 +104,23 @@ def service_request(regimen: Regimen, patient_id: str, lang: str,
     }
     if on is not None:
         resource["occurrenceDateTime"] = on.isoformat()
-    return checked(resource)
+    return checked(resource, ("ServiceRequest", regimen.value, resource["code"]["text"],
+                              resource.get("occurrenceDateTime")))
 
 
-_VALIDATED: set[str] = set()
+_VALIDATED: set[Hashable] = set()
 
 
-def checked(resource: dict[str, Any]) -> dict[str, Any]:
+def checked(resource: dict[str, Any], made_from: Hashable | None = None) -> dict[str, Any]:
     """The resource, after the R4B model accepted it (a failure is a bug in this service).
 
     Suggestions differ between patients only in ``subject``; a shape validated once is not
-    validated again (the set is bounded).
+    validated again (the set is bounded). ``made_from`` names every value a resource built here
+    was made of, ``subject`` aside, so that its shape is known without writing it out (a third
+    of a card's time); a resource from elsewhere (a draft) is known by its content.
     """
-    key = json.dumps({k: v for k, v in resource.items() if k != "subject"}, sort_keys=True)
+    key = ("made", made_from) if made_from is not None else json.dumps(
+        {k: v for k, v in resource.items() if k != "subject"}, sort_keys=True)
     if key not in _VALIDATED:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
         if len(_VALIDATED) > 5000:

@@ -45,7 +45,9 @@ def _first_phase_order(phase: Phase, patient_id: str, lang: str) -> dict[str, An
         "subject": {"reference": f"Patient/{patient_id}"},
         "medicationCodeableConcept": {"coding": [dict(spec["coding"])],
                                       "text": spec["coding"]["display"]},
-        "dosageInstruction": [dosage]})
+        "dosageInstruction": [dosage]}, ("treatment", phase.drug, dosage["text"],
+                                         phase.doses_per_day, amount, phase.unit,
+                                         phase.duration_days))
 
 
 def _what(facts: Any) -> Label:
