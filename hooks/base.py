@@ -110,8 +110,37 @@ def orders() -> Mapping[str, Any]:
 
 def msg(section: str, key: str, **fields: object) -> Label:
     """A card message in both languages (``hooks/locale``), its ``{placeholders}`` filled."""
+    if not fields:
+        return _unfilled(section, key)
     raw = i18n.label(section, key)
     return Label(raw.en.format(**fields), raw.zh.format(**fields))
+
+
+@functools.cache
+def _unfilled(section: str, key: str) -> Label:
+    """A message without fields, worded once (a card names a dozen)."""
+    raw = i18n.label(section, key)
+    return Label(raw.en.format(), raw.zh.format())
+
+
+@dataclass(frozen=True)
+class InLanguage:
+    """Card messages in one language: ``in_language(lang).msg(section, key, **fields)`` is
+    ``msg(section, key, **fields).text(lang)``, without wording the other language."""
+
+    zh: bool
+
+    def msg(self, section: str, key: str, **fields: object) -> str:
+        raw = i18n.label(section, key)
+        return (raw.zh if self.zh else raw.en).format(**fields)
+
+
+_LANGUAGES = {zh: InLanguage(zh) for zh in (False, True)}
+
+
+def in_language(lang: str) -> InLanguage:
+    """The card's language, chosen as `Label.text` chooses it."""
+    return _LANGUAGES[lang.startswith("zh")]
 
 
 def text(label: Label, lang: str) -> str:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from hooks.base import msg
+from hooks.base import in_language, msg
 from hooks.chart import Chart, current_anticoagulants
 from hooks.i18n import runtime_key
 from vte_rules.assessment import Assessment
@@ -73,31 +73,34 @@ def deciding(items: Sequence[ItemResult], lang: str) -> list[str]:
     ranked = sorted(items, key=lambda i: -i.points)
     cut = DECIDING if len(ranked) > DECIDING + 1 else len(ranked)  # never "1 other item"
     shown, rest = ranked[:cut], ranked[cut:]
-    lines = [msg("brief", "item", item=i.label.text(lang), points=points(i.points)).text(lang)
+    say = in_language(lang)
+    lines = [say.msg("brief", "item", item=i.label.text(lang), points=points(i.points))
              for i in shown]
     if rest:
-        lines.append(msg("brief", "more_items", count=len(rest),
-                         points=points(sum(i.points for i in rest))).text(lang))
+        lines.append(say.msg("brief", "more_items", count=len(rest),
+                             points=points(sum(i.points for i in rest))))
     return bullets(lines)
 
 
 def score_tier(tier: Label, score: ScoreAssessment, name: str, lang: str) -> list[str]:
     """The tier, the score's documented points, and the items that decided it."""
     found = score.contributing
+    say = in_language(lang)
     fields = {"tier": tier.text(lang), "points": points(score.points),
               "score": msg("names", name).text(lang)}
     if not found:
-        return [msg("brief", "tier_no_items", **fields).text(lang)]
-    return [msg("brief", "tier", **fields).text(lang), "", *deciding(found, lang)]
+        return [say.msg("brief", "tier_no_items", **fields)]
+    return [say.msg("brief", "tier", **fields), "", *deciding(found, lang)]
 
 
 def action(first: Label, others: Sequence[Label], lang: str) -> list[str]:
     """The recommended action: the first option in full, the alternatives by name."""
+    say = in_language(lang)
     if not others:
-        return [msg("brief", "do", first=first.text(lang)).text(lang)]
+        return [say.msg("brief", "do", first=first.text(lang))]
     sep = "、" if lang.startswith("zh") else ", "
-    return [msg("brief", "do_or", first=first.text(lang),
-                others=sep.join(o.text(lang) for o in others)).text(lang)]
+    return [say.msg("brief", "do_or", first=first.text(lang),
+                    others=sep.join(o.text(lang) for o in others))]
 
 
 def first_option(rec: Recommendation) -> Label | None:
@@ -127,24 +130,25 @@ def bleeding(level: str, score: ScoreAssessment, lang: str, from_score: bool = T
     """The bleeding risk in one line: the level (``high``, ``low``, or ``indeterminate`` while
     undocumented items could make it high), and the Table 6 points; ``from_score`` False when
     the record, not the score, set the level (an active bleed, the clinician's judgement)."""
+    say = in_language(lang)
     fields = {"level": msg("risk_words", level).text(lang), "points": points(score.points)}
     if level == "indeterminate":
-        return [msg("brief", "bleeding_unsettled", **fields).text(lang)]
+        return [say.msg("brief", "bleeding_unsettled", **fields)]
     if from_score:
-        return [msg("brief", "bleeding", **fields).text(lang)]
-    return [msg("brief", "bleeding_on_record", **fields).text(lang)]
+        return [say.msg("brief", "bleeding", **fields)]
+    return [say.msg("brief", "bleeding_on_record", **fields)]
 
 
 def could_change(labels: Sequence[Label], lang: str) -> list[str]:
     """What missing data could change the advice: one line, or a short list."""
     if not labels:
         return []
+    say = in_language(lang)
     if len(labels) == 1:
-        return [msg("brief", "could_change", what=labels[0].text(lang)).text(lang)]
+        return [say.msg("brief", "could_change", what=labels[0].text(lang))]
     lines = [c.text(lang) for c in labels[:COULD_CHANGE]]
     if len(labels) > COULD_CHANGE:
-        lines.append(msg("brief", "more_could_change",
-                         count=len(labels) - COULD_CHANGE).text(lang))
+        lines.append(say.msg("brief", "more_could_change", count=len(labels) - COULD_CHANGE))
     return [msg("brief", "could_change_heading").text(lang), "", *bullets(lines)]
 
 
@@ -154,10 +158,11 @@ def unread(chart: Chart, lang: str) -> list[str]:
     if not kinds:
         return []
     sep = "、" if lang.startswith("zh") else ", "
-    what = sep.join(msg("brief", "unread_kind", count=n,
-                        kind=msg("resource_types", kind).text(lang)).text(lang)
+    say = in_language(lang)
+    what = sep.join(say.msg("brief", "unread_kind", count=n,
+                            kind=msg("resource_types", kind).text(lang))
                     for kind, n in kinds.items())
-    return [msg("brief", "unread", what=what).text(lang)]
+    return [say.msg("brief", "unread", what=what)]
 
 
 def _kind(reference: str) -> str:

@@ -124,10 +124,16 @@ SNOOZE_REASON = "not_now"
 def override_reasons(lang: str, kind: str | None = None) -> list[dict[str, str]]:
     """The override reasons a card of ``kind`` offers (``hooks/override_reasons.toml``); every
     reason when no kind is given (the feedback report names them all)."""
+    return [{"code": code, "system": "urn:vte-cds:override-reason", "display": display}
+            for code, display in _reasons(lang.startswith("zh"), kind)]
+
+
+@functools.cache
+def _reasons(zh: bool, kind: str | None) -> tuple[tuple[str, str], ...]:
+    """Each reason's code and display, read once per language and card kind."""
     every = messages()["override_reasons"]
     codes = list(every) if kind is None else _reasons_by_kind()["kinds"][kind]
-    return [{"code": code, "system": "urn:vte-cds:override-reason",
-             "display": Label(**every[code]).text(lang)} for code in codes]
+    return tuple((code, Label(**every[code]).text("zh" if zh else "en")) for code in codes)
 
 
 def source(key: str, lang: str, topic: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Any
 
 from hooks import brief, cards, suggestions
-from hooks.base import HookRequest, Links, card_uuid, msg
+from hooks.base import HookRequest, Links, card_uuid, in_language, msg
 from hooks.chart import Chart, current_anticoagulants
 from vte_rules import cmvt
 from vte_rules.assessment import Assessment
@@ -54,18 +54,19 @@ def _suggestions(uuid: str, result: cmvt.CmvtAssessment, request: HookRequest,
 
 def _risk(result: cmvt.CmvtAssessment, lang: str) -> list[str]:
     """CMVT-01: the extension risk first, with the items that made it high."""
+    say = in_language(lang)
     word = msg("risk_words", result.thrombosis_risk).text(lang)
     if result.thrombosis_risk != "high":
         if result.thrombosis_risk == "low":
-            return [msg("brief", "cmvt_risk_low", risk=word).text(lang)]
+            return [say.msg("brief", "cmvt_risk_low", risk=word)]
         count = len({i.label for i in result.unknown})
-        return [msg("brief", "cmvt_risk_unknown", risk=word, count=count).text(lang)]
+        return [say.msg("brief", "cmvt_risk_unknown", risk=word, count=count)]
     shown = result.deciding[:brief.DECIDING]
     lines = brief.bullets(i.label.text(lang) for i in shown)
     if len(result.deciding) > len(shown):
-        more = msg("brief", "more", count=len(result.deciding) - len(shown))
-        lines += brief.bullets([more.text(lang)])
-    return [msg("brief", "cmvt_risk_high", risk=word).text(lang), "", *lines]
+        lines += brief.bullets([say.msg("brief", "more",
+                                        count=len(result.deciding) - len(shown))])
+    return [say.msg("brief", "cmvt_risk_high", risk=word), "", *lines]
 
 
 def _detail(result: cmvt.CmvtAssessment, chart: Chart, found: Assessment,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from hooks import brief, cards, suggestions
-from hooks.base import HookRequest, Links, card_uuid, msg, orders
+from hooks.base import HookRequest, Links, card_uuid, in_language, msg, orders
 from hooks.chart import Chart, current_anticoagulants
 from vte_rules import report
 from vte_rules.assessment import Assessment
@@ -67,8 +67,9 @@ def _detail(plan: TreatmentPlan, chart: Chart, found: Assessment, lang: str) -> 
     """The event, the first phase of the first regimen, what must be seen (with a filter or
     reperfusion that applies), bleeding, what could change it; the rest is behind the link."""
     rec = plan.recommendation
-    events = [msg("brief", "event", what=msg("vte_words", _EVENT[e["factor"]]).text(lang),
-                  date=e["date"] or "?").text(lang) for e in report.index_event(found.facts)
+    say = in_language(lang)
+    events = [say.msg("brief", "event", what=msg("vte_words", _EVENT[e["factor"]]).text(lang),
+                      date=e["date"] or "?") for e in report.index_event(found.facts)
               if e["factor"] in _EVENT]
     offered = [o.regimen for o in rec.options if plan.phases.get(o.regimen)]
     if offered:
