@@ -40,12 +40,11 @@ def _in_place(pa: ProphylaxisAssessment, chart: Chart) -> list[Use]:
             if any(REGIMENS_OF.get(c, set()) & accepted for c in u.concepts)]
 
 
-def _summary(pa: ProphylaxisAssessment, chart: Chart,
-             dur: DurationAdvice | None) -> tuple[Label, str]:
+def _summary(pa: ProphylaxisAssessment, chart: Chart, dur: DurationAdvice | None,
+             on: list[Use]) -> tuple[Label, str]:
     vte, rec = pa.vte, pa.recommendation
     tier = msg("tiers", vte.category)
     points = _pts(vte.points) + ("+" if vte.tier.worst_case != vte.category else "")
-    on = _in_place(pa, chart)
     if vte.category == "none":
         return _both(msg("summary", "mm_could_be", points=points, tier="{tier}"),
                      tier=msg("tiers", vte.tier.worst_case)), "info"
@@ -89,9 +88,9 @@ def _anticoagulated(chart: Chart) -> bool:
     return any("aspirin" not in u.concepts for u in current_anticoagulants(chart))
 
 
-def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
-                 chart: Chart) -> list[dict[str, Any]]:
-    if _in_place(pa, chart) or _anticoagulated(chart) or pa.vte.category == "none":
+def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest, chart: Chart,
+                 on: list[Use]) -> list[dict[str, Any]]:
+    if on or _anticoagulated(chart) or pa.vte.category == "none":
         return []  # never a second anticoagulant on top of one already given
     out: list[dict[str, Any]] = []
     for opt in pa.recommendation.options:
@@ -114,12 +113,13 @@ def _suggestions(uuid: str, pa: ProphylaxisAssessment, request: HookRequest,
     return out
 
 
-def _detail(pa: ProphylaxisAssessment, chart: Chart, found: Assessment, lang: str) -> list[str]:
+def _detail(pa: ProphylaxisAssessment, chart: Chart, found: Assessment, lang: str,
+            on: list[Use]) -> list[str]:
     """Tier and deciding items, action, what must be seen, bleeding, what could change it;
     the score tables, drug notes, ruled-out list and duration are behind the link."""
     rec, dur = pa.recommendation, found.duration
     extra: tuple[Label, ...] = ()
-    if _in_place(pa, chart) and dur is not None:
+    if on and dur is not None:
         action = brief.action(dur.label, [], lang)  # prophylaxis in place: how long it goes on
         extra = dur.notes
     else:
@@ -143,12 +143,13 @@ def build(request: HookRequest, chart: Chart, links: Links,
     lang = request.lang
     dur = found.duration
     uuid = card_uuid(KIND, request.hook_instance)
-    label, indicator = _summary(pa, chart, dur)
-    detail = _detail(pa, chart, found, lang)
+    on = _in_place(pa, chart)
+    label, indicator = _summary(pa, chart, dur, on)
+    detail = _detail(pa, chart, found, lang, on)
     extension = {"vte-cds": {"kind": KIND, "scores": {"mm_vte": score_brief(pa.vte),
                                                       "bleeding": score_brief(pa.bleeding)},
                              "recommendation": recommendation_brief(pa.recommendation),
                              "duration": {"action": dur.action, "rules": list(dur.rules)}
                              if dur else None}}
     return cards.card(uuid, label, indicator, detail, "mm", "mm-prophylaxis", lang, links,
-                      _suggestions(uuid, pa, request, chart), extension)
+                      _suggestions(uuid, pa, request, chart, on), extension)
