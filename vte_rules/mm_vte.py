@@ -12,6 +12,8 @@ Notes: tiers < 6 none, 6-8 low, 9-12 high, >= 13 very high (MM-T5-27).
 
 from __future__ import annotations
 
+import functools
+
 from vte_rules.derive import derive
 from vte_rules.facts import PatientFacts
 from vte_rules.score import ScoreAssessment, assess_table
@@ -28,13 +30,20 @@ def individual_risk_factor(score: ScoreAssessment) -> bool | None:
 
     DUR-04 lets prophylaxis stop only without another independent risk factor.
     """
-    sections = {row.rule: row.extra.get("section") for row in load_table("mm_vte").rows}
-    items = [i for i in score.items if sections[i.rule] == "individual"]
+    individual = _individual_rules()
+    items = [i for i in score.items if i.rule in individual]
     if any(i.status == "present" for i in items):
         return True
     if all(i.status == "absent" for i in items):
         return False
     return None
+
+
+@functools.cache
+def _individual_rules() -> frozenset[str]:
+    """MM-T5-01..18: the rows of the table's individual and disease section."""
+    return frozenset(row.rule for row in load_table("mm_vte").rows
+                     if row.extra.get("section") == "individual")
 
 
 def context(facts: PatientFacts) -> tuple[Label, ...]:
