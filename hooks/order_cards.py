@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hooks import cards, suggestions
-from hooks.base import HookRequest, Links, card_uuid, msg
+from hooks.base import HookRequest, Links, card_uuid, in_language
 from hooks.chart import Chart, Use
 from vte_rules.tables import Label
 
@@ -21,8 +21,8 @@ def pts(x: float) -> str:
 
 def fill(template: str, **fields: Label) -> Label:
     """An ``order`` message whose fields are themselves bilingual."""
-    return Label(msg("order", template, **{k: v.en for k, v in fields.items()}).en,
-                 msg("order", template, **{k: v.zh for k, v in fields.items()}).zh)
+    return Label(in_language("en").msg("order", template, **{k: v.en for k, v in fields.items()}),
+                 in_language("zh").msg("order", template, **{k: v.zh for k, v in fields.items()}))
 
 
 def plain(value: str) -> Label:
@@ -88,8 +88,8 @@ def update_dose(request: HookRequest, use: Use, mg: float, per_day: int, text: L
     checked = _repaired(resource)
     if checked is None:
         return None  # the draft cannot be made valid R4: no update built on it
-    label = msg("labels", "update_dose", what=text.en)
-    label = Label(label.en, msg("labels", "update_dose", what=text.zh).zh)
+    label = Label(in_language("en").msg("labels", "update_dose", what=text.en),
+                  in_language("zh").msg("labels", "update_dose", what=text.zh))
     return {"label": label.text(request.lang), "uuid": "", "isRecommended": True,
             "actions": [{"type": "update", "description": label.text(request.lang),
                          "resource": checked}]}

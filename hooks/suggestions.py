@@ -15,7 +15,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from hooks.base import msg, orders, suggestion_uuid
+from hooks.base import in_language, msg, orders, suggestion_uuid
 from vte_rules.facts import PatientFacts
 from vte_rules.regimens import Option, Regimen
 from vte_rules.tables import Label, load_table
@@ -78,14 +78,16 @@ def order_label(option: Option, facts: PatientFacts) -> Label:
         return msg("labels", "suggest", what=option.dose.en)
     mg = _fmt(_dose_mg(option.regimen, facts))
     text = Label(**spec["text"])
-    return Label(msg("labels", "suggest", what=_in_sentence(text.en.format(mg=mg, day=""))).en,
-                 msg("labels", "suggest", what=text.zh.format(mg=mg, day="")).zh)
+    return Label(
+        in_language("en").msg("labels", "suggest",
+                              what=_in_sentence(text.en.format(mg=mg, day=""))),
+        in_language("zh").msg("labels", "suggest", what=text.zh.format(mg=mg, day="")))
 
 
 def order_words(what: Label) -> Label:
     """"Order <what>" in both languages, for a label that names an action without a verb."""
-    return Label(msg("labels", "suggest", what=_in_sentence(what.en)).en,
-                 msg("labels", "suggest", what=what.zh).zh)
+    return Label(in_language("en").msg("labels", "suggest", what=_in_sentence(what.en)),
+                 in_language("zh").msg("labels", "suggest", what=what.zh))
 
 
 def _in_sentence(text: str) -> str:

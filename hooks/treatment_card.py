@@ -99,11 +99,13 @@ def build(request: HookRequest, chart: Chart, links: Links,
              ("rivaroxaban-therapeutic", "lmwh-therapeutic", "warfarin")]
     options = Label(" / ".join(n.en for n in names), "；".join(n.zh for n in names))
     if rec.regimen == Regimen.INDIVIDUALISE:
-        label = Label(msg("summary", "treatment_individualise", what=what.en).en,
-                      msg("summary", "treatment_individualise", what=what.zh).zh)
+        label = Label(in_language("en").msg("summary", "treatment_individualise", what=what.en),
+                      in_language("zh").msg("summary", "treatment_individualise", what=what.zh))
     else:
-        label = Label(msg("summary", "treatment", what=what.en, options=options.en).en,
-                      msg("summary", "treatment", what=what.zh, options=options.zh).zh)
+        label = Label(in_language("en").msg("summary", "treatment", what=what.en,
+                                            options=options.en),
+                      in_language("zh").msg("summary", "treatment", what=what.zh,
+                                            options=options.zh))
     anticoagulated = bool(current_anticoagulants(chart))
     uuid = card_uuid(KIND, request.hook_instance)
     detail = _detail(plan, chart, found, lang)
