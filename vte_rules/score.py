@@ -202,17 +202,14 @@ def _among(band: Interval, possible: tuple[float, ...]) -> Status:
     return "present" if inside == len(possible) else "absent" if not inside else "unknown"
 
 
-def _band_floors(rows: tuple[Row, ...], items: tuple[ItemResult, ...], facts: PatientFacts
-                 ) -> tuple[ItemResult, ...]:
+def _band_floors(rows: tuple[Row, ...], items: tuple[ItemResult, ...], facts: PatientFacts,
+                 groups: tuple[tuple[int, ...], ...]) -> tuple[ItemResult, ...]:
     """A band group whose number is unknown but each of its possible values falls in one of the
     group's bands (age 75 or 76: "60-75" or "> 75") adds at least its lowest possible band: that
-    band is counted, and the others stay unknown, each adding only the difference (_units)."""
+    band is counted, and the others stay unknown, each adding only the difference (_units).
+    ``groups``: the positions of each band group's rows."""
     out = list(items)
-    groups: dict[str, list[int]] = {}
-    for i, item in enumerate(items):
-        if item.group:
-            groups.setdefault(item.group, []).append(i)
-    for members in groups.values():
+    for members in groups:
         unknown = [i for i in members if items[i].status == "unknown"]
         bands = [rows[i].criterion.range for i in unknown]
         factors = {rows[i].criterion.factors for i in unknown}
@@ -295,6 +292,7 @@ class _Compiled:
 
     readers: tuple[_Reader, ...]
     point_notes: _PointNotes
+    groups: tuple[tuple[int, ...], ...]  # the positions of each band group's rows
 
 
 _COMPILED: dict[int, tuple[Table, _Compiled]] = {}
@@ -305,8 +303,13 @@ def _compiled(table: Table) -> _Compiled:
     if found is None or found[0] is not table:
         notes = tuple((n.get("scheme"), float(str(n["points"])), str(n["note"]))
                       for n in table.data.get("point_notes", ()))
-        found = _COMPILED[id(table)] = (
-            table, _Compiled(tuple(_reader(row) for row in table.rows), notes))
+        groups: dict[str, list[int]] = {}
+        for i, row in enumerate(table.rows):
+            if row.group:
+                groups.setdefault(row.group, []).append(i)
+        found = _COMPILED[id(table)] = (table, _Compiled(
+            tuple(_reader(row) for row in table.rows), notes,
+            tuple(tuple(members) for members in groups.values())))
     return found[1]
 
 
@@ -321,7 +324,7 @@ def assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
 def _assess_table(table: Table, facts: PatientFacts) -> ScoreAssessment:
     compiled = _compiled(table)
     items = _band_floors(table.rows, tuple(_read(reader, facts) for reader in compiled.readers),
-                         facts)
+                         facts, compiled.groups)
     points = sum(i.points for i in items if i.status == "present")
     units = _units(items)
     lo = points + sum(least for _, least, _ in units)
