@@ -22,7 +22,6 @@ from flask import current_app
 
 from cds_service.errors import StoreUnavailable
 from cds_service.state import components
-from cds_service.storage.expiring import Transaction
 from cds_service.storage.links import KIND as LINK_KIND
 from cds_service.storage.links import SAVE_FAILED, SealedLink
 from cds_service.storage.snoozes import KIND as SNOOZE_KIND
@@ -34,6 +33,8 @@ SNOOZABLE = frozenset({"mm-prophylaxis", "cmvt", "vte-treatment"})
 CARD_INDEX = "card-patient"
 CARD_INDEX_HOURS = 72
 DEFAULT_HOURS = 24.0
+_READ_FAILED = "the snoozes could not be read"
+_INDEX_FAILED = "the card index could not be written"
 
 log = logging.getLogger("vte_cds")
 
@@ -48,9 +49,9 @@ def hours() -> float:
 
 def settle(cards: list[dict[str, Any]], patient_id: str,
            link: SealedLink | None = None) -> list[dict[str, Any]]:
-    """The cards minus snoozed patient-view kinds, in one store transaction that also writes the
-    cards' assessment ``link`` (when one was made) and records each shown patient-view card's
-    patient hash so that its feedback can snooze it.
+    """The cards minus snoozed patient-view kinds. Writes the cards' assessment ``link`` (when
+    one was made) and records each shown patient-view card's patient hash, so that its feedback
+    can snooze it, in one statement; the snoozes are read before it, in one query.
 
     When the store fails: with a link to save, StoreUnavailable (a card must not carry a link
     that does not open); with none, the cards are shown unfiltered and the failure logged."""
@@ -58,36 +59,33 @@ def settle(cards: list[dict[str, Any]], patient_id: str,
     if not kinds and link is None:
         return cards
     parts = components()
-    try:
-        key = parts.snoozes.patient_key(patient_id) if kinds else None
-        rows = {} if key is None else {kind: Snoozes.row_key(kind, key) for kind in kinds}
-    except (StoreUnavailable, ValueError) as exc:
-        log.warning("snooze store unavailable, cards shown unfiltered: %s", exc)
-        key, rows = None, {}
     now = _now()
+    kept, key = cards, None
+    if kinds:
+        try:
+            store = parts.shared.expiring(_READ_FAILED)
+            key = parts.snoozes.patient_key(patient_id)
+            rows = {Snoozes.row_key(kind, key): kind for kind in sorted(kinds)}
+            found = store.get_many(SNOOZE_KIND, list(rows), now=now.timestamp(),
+                                   failure=_READ_FAILED)
+            snoozed = {rows[row] for row in found}
+            kept = [c for c in cards if card_kind(c["uuid"]) not in snoozed]
+        except (StoreUnavailable, ValueError) as exc:
+            log.warning("snooze store unavailable, cards shown unfiltered: %s", exc)
+            kept, key = cards, None
     expires = (now + dt.timedelta(hours=CARD_INDEX_HOURS)).timestamp()
-
-    def work(tx: Transaction) -> list[dict[str, Any]]:
-        if link is not None:
-            tx.put(LINK_KIND, link.key, link.value, link.expires_at)
-        if key is None:
-            return cards
-        snoozed = {kind for kind, row in rows.items() if tx.get(SNOOZE_KIND, row) is not None}
-        kept = [c for c in cards if card_kind(c["uuid"]) not in snoozed]
-        for card in kept:
-            if card_kind(card["uuid"]) in rows:
-                tx.put(CARD_INDEX, card["uuid"], key.encode("ascii"), expires)
-        return kept
-
-    failure = SAVE_FAILED if link is not None else "the card index could not be written"
+    writes = [] if link is None else [(LINK_KIND, link.key, link.value, link.expires_at)]
+    if key is not None:
+        writes += [(CARD_INDEX, c["uuid"], key.encode("ascii"), expires) for c in kept
+                   if card_kind(c["uuid"]) in kinds]
+    failure = SAVE_FAILED if link is not None else _INDEX_FAILED
     try:
-        return parts.shared.expiring(failure).transaction(work, now=now.timestamp(),
-                                                          failure=failure)
+        parts.shared.expiring(failure).put_many(writes, now=now.timestamp(), failure=failure)
     except StoreUnavailable as exc:
         if link is not None:
             raise
         log.warning("snooze store unavailable, cards shown unfiltered: %s", exc)
-        return cards
+    return kept
 
 
 def from_feedback(entries: Iterable[Any]) -> int:

@@ -9,7 +9,11 @@
   at 5 s; a per-deployment schema is chosen with the libpq ``options=-csearch_path=...``
   parameter).
 
-``Database.run(work, write=..., failure=...)`` runs ``work(sql)`` in one transaction. Queries are
+``Database.run(work, write=..., failure=...)`` runs ``work(sql)`` in one transaction;
+``run_statement(query, params, failure=...)`` runs one statement, which is its own transaction: on
+SQLite the write lock is then held inside that one call to the library, never while this process
+runs Python between statements (where its thread may wait for the interpreter lock behind the
+worker's other threads while every other process waits for the database). Queries are
 written with ``?`` placeholders on either database. Any database failure becomes
 ``StoreUnavailable`` (503) carrying ``failure``, the caller's sentence for what could not be done;
 the log line names the error type and SQLSTATE only, as database messages can quote row values.
@@ -196,6 +200,11 @@ class Database(ABC):
     def run(self, work: Callable[[Sql], _T], *, write: bool = False, failure: str) -> _T:
         """``work`` in one transaction; StoreUnavailable(``failure``) if the database fails."""
 
+    def run_statement(self, query: str, params: Sequence[object], *, failure: str) -> int:
+        """One statement on its own; how many rows it changed."""
+        return self.run(lambda sql: sql.execute(query, params).rowcount, write=True,
+                        failure=failure)
+
     @abstractmethod
     def close(self) -> None:
         """Release the connection; further calls raise StoreUnavailable."""
@@ -298,6 +307,17 @@ class SqliteDatabase(Database):
             except sqlite3.Error as exc:
                 raise unavailable(exc, failure) from exc
             return result
+
+    def run_statement(self, query: str, params: Sequence[object], *, failure: str) -> int:
+        with self._gate.turn(time.monotonic() + STORE_DEADLINE_S, failure):
+            conn = self._conn
+            if conn is None:
+                raise _closed()
+            try:
+                # autocommit (isolation_level=None): the statement is its own transaction
+                return conn.execute(query, tuple(params)).rowcount
+            except sqlite3.Error as exc:
+                raise unavailable(exc, failure) from exc
 
     def close(self) -> None:
         try:

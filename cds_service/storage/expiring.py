@@ -9,9 +9,13 @@ at most once a minute per process, by the next write of that kind. Operations:
   Two workers or instances adding the same key at once: exactly one gets True (``jti`` replays,
   the shared secrets);
 - ``get``, ``delete``;
-- ``transaction``: several ``get`` and ``put`` of any kinds in one transaction (one round trip to
-  the gate and the database; a hook call writes its card's link, reads the patient's snoozes and
-  indexes its cards this way). All of them happen, or none.
+- ``put_many``: several rows of any kinds in one statement, all or none (a hook call writes its
+  card's link and indexes its cards this way); ``get_many``: the live rows of one kind among
+  several keys, in one query (the patient's snoozes).
+
+A write is one statement, its own transaction (``Database.run_statement``), except when the
+kind's purge is due, which runs first on its own: on SQLite no write lock is held while Python
+runs between statements.
 
 Every call takes ``now`` from its caller, so that a caller on a fixed clock (the tests that replay
 captured tokens at their capture time) sees the expiry it expects; the purge of a kind uses the
@@ -21,12 +25,9 @@ time its own callers give. Every failure is ``StoreUnavailable`` carrying the ca
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Sequence
 
 from cds_service.storage.database import Database, Sql, create_tables
-
-_T = TypeVar("_T")
 
 TABLE = "vte_state"
 PURGE_EVERY_S = 60.0
@@ -44,7 +45,13 @@ _UPSERT = (f"INSERT INTO {TABLE} (kind, key, value, expires_at) VALUES (?, ?, ?,
            " ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,"
            " expires_at = excluded.expires_at")
 _ADD = f"{_UPSERT} WHERE {TABLE}.expires_at <= ?"
+Row = tuple[str, str, bytes, float]  # kind, key, value, expires_at
 _GET = f"SELECT value FROM {TABLE} WHERE kind = ? AND key = ? AND expires_at > ?"
+_GET_MANY = (f"SELECT key, value FROM {TABLE} WHERE kind = ? AND key IN ({{keys}})"
+             " AND expires_at > ?")
+_UPSERT_ROWS = (f"INSERT INTO {TABLE} (kind, key, value, expires_at) VALUES {{values}}"
+                " ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value,"
+                " expires_at = excluded.expires_at")
 _DELETE = f"DELETE FROM {TABLE} WHERE kind = ? AND key = ?"
 _PURGE = f"DELETE FROM {TABLE} WHERE kind = ? AND expires_at <= ?"
 UNAVAILABLE = "the store is unavailable"
@@ -81,17 +88,32 @@ class ExpiringStore:
 
         return self._db.run(run, write=True, failure=failure)
 
-    def transaction(self, work: Callable[[Transaction], _T], *, now: float,
-                    failure: str = UNAVAILABLE) -> _T:
-        """``work(tx)`` with ``tx.get`` and ``tx.put`` in one write transaction; what ``work``
-        returns. A kind written in it is purged first when its purge is due."""
-        return self._db.run(lambda sql: work(Transaction(self, sql, now)), write=True,
-                            failure=failure)
-
     def put(self, kind: str, key: str, value: bytes, expires_at: float, *, now: float,
             failure: str = UNAVAILABLE) -> None:
-        self._write(kind, now, lambda sql: sql.execute(
-            _UPSERT, (kind, key, value, expires_at)).rowcount > 0, failure)
+        self.put_many([(kind, key, value, expires_at)], now=now, failure=failure)
+
+    def put_many(self, rows: Iterable[Row], *, now: float, failure: str = UNAVAILABLE) -> None:
+        """Write ``rows`` (kind, key, value, expires_at), replacing any, in one statement; the
+        last of two rows with the same kind and key wins."""
+        unique = list({(row[0], row[1]): row for row in rows}.values())
+        if not unique:
+            return
+        for kind in dict.fromkeys(row[0] for row in unique):
+            if self.purge_due(kind, now):
+                self.purge(kind, now=now, failure=failure)
+        values = ", ".join(["(?, ?, ?, ?)"] * len(unique))
+        self._db.run_statement(_UPSERT_ROWS.format(values=values),
+                               [field for row in unique for field in row], failure=failure)
+
+    def get_many(self, kind: str, keys: Sequence[str], *, now: float,
+                 failure: str = UNAVAILABLE) -> dict[str, bytes]:
+        """The live values of ``kind`` among ``keys``, by key (a key with none is absent)."""
+        if not keys:
+            return {}
+        query = _GET_MANY.format(keys=", ".join(["?"] * len(keys)))
+        rows = self._db.run(lambda sql: sql.execute(query, (kind, *keys, now)).fetchall(),
+                            failure=failure)
+        return {str(key): bytes(value) for key, value in rows}
 
     def add(self, kind: str, key: str, value: bytes, expires_at: float, *, now: float,
             failure: str = UNAVAILABLE) -> bool:
@@ -114,21 +136,3 @@ class ExpiringStore:
     def close(self) -> None:
         self._db.close()
 
-
-class Transaction:
-    """``get`` and ``put`` inside one ``ExpiringStore.transaction``, at its ``now``."""
-
-    def __init__(self, store: ExpiringStore, sql: Sql, now: float) -> None:
-        self._store, self._sql, self.now = store, sql, now
-        self._purged: set[str] = set()
-
-    def get(self, kind: str, key: str) -> bytes | None:
-        row = self._sql.execute(_GET, (kind, key, self.now)).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def put(self, kind: str, key: str, value: bytes, expires_at: float) -> None:
-        if kind not in self._purged:
-            self._purged.add(kind)
-            if self._store.purge_due(kind, self.now):
-                self._sql.execute(_PURGE, (kind, self.now))
-        self._sql.execute(_UPSERT, (kind, key, value, expires_at))

@@ -132,24 +132,35 @@ def test_order_cards_offer_no_snooze():
     assert "not_now" not in {r["code"] for r in override_reasons("en", "order-renal")}
 
 
-def test_a_hook_call_saves_its_link_checks_snoozes_and_indexes_its_card_in_one_transaction(url):
-    """One store round trip per hook call (issue 15): the card's link, the patient's snoozes and
-    the card index, together; the link still opens and "not now" still works."""
+def test_a_hook_call_reads_the_snoozes_once_and_writes_its_link_and_card_index_at_once(url):
+    """Issue 15: per hook call one query for the patient's snoozes and one statement for the
+    card's link and the card index; the link still opens and "not now" still works."""
     client = _instance(url, Clock())
+    _cards(client, "pat-w", "1")  # the first writes of each kind purge it, on their own
     store = OPEN[-1].extensions["vte_cds"].shared.expiring("down")
-    calls: list[bool] = []
-    run = store._db.run
+    calls: list[str] = []
+    inside: list[bool] = []  # PostgreSQL runs a statement as a transaction of one
+    run, statement = store._db.run, store._db.run_statement
 
-    def counted(work, *, write=False, failure):
-        calls.append(write)
+    def counted_run(work, *, write=False, failure):
+        if not inside:
+            calls.append("transaction, write" if write else "read")
         return run(work, write=write, failure=failure)
 
-    store._db.run = counted
+    def counted_statement(query, params, *, failure):
+        calls.append(f"statement {query.split()[0]} of {len(params) // 4} rows")
+        inside.append(True)
+        try:
+            return statement(query, params, failure=failure)
+        finally:
+            inside.pop()
+
+    store._db.run, store._db.run_statement = counted_run, counted_statement
     (card,) = _cards(client, "pat-f", "1")
-    assert calls == [True]
+    assert calls == ["read", "statement INSERT of 2 rows"]  # link + card index
     link = card["links"][0]["url"].removeprefix("https://cds.example")
     assert client.get(link, headers={"Accept": "application/json"}).status_code == 200
     assert _override(client, card, "not_now").json == {"recorded": 1, "snoozed": 1}
     calls.clear()
     assert _cards(client, "pat-f", "2") == []
-    assert calls == [True]
+    assert calls == ["read", "statement INSERT of 1 rows"]  # the link only: the card is quiet

@@ -143,39 +143,48 @@ def test_expired_rows_are_purged_by_kind_at_most_once_a_minute(url, opened, tmp_
     assert store.get("link", "new", now=61.0) == b"x"
 
 
-def test_a_transaction_reads_and_writes_several_kinds_in_one_go(url, opened):
+def test_several_rows_of_several_kinds_are_written_at_once_and_read_by_key(url, opened):
     store = opened(url).expiring("down")
     store.put("snooze", "k", b"", 1000.0, now=0.0)
-
-    def work(tx):
-        tx.put("link", "a", b"sealed", 500.0)
-        seen = tx.get("snooze", "k"), tx.get("snooze", "other")
-        tx.put("card-patient", "card", b"hash", 900.0)
-        return seen
-
-    assert store.transaction(work, now=10.0) == (b"", None)
+    store.put_many([("link", "a", b"sealed", 500.0), ("card-patient", "c1", b"hash", 900.0),
+                    ("card-patient", "c2", b"old", 900.0), ("card-patient", "c2", b"new", 950.0)],
+                   now=10.0)
     assert store.get("link", "a", now=10.0) == b"sealed"
-    assert store.get("card-patient", "card", now=10.0) == b"hash"
-    assert store.transaction(lambda tx: tx.get("snooze", "k"), now=1000.0) is None  # expired
+    assert store.get_many("card-patient", ["c1", "c2", "c3"], now=10.0) == {
+        "c1": b"hash", "c2": b"new"}  # the last of two rows for one key wins
+    assert store.get_many("card-patient", ["c1", "c2"], now=920.0) == {"c2": b"new"}
+    assert store.get_many("snooze", ["k"], now=10.0) == {"k": b""}
+    assert store.get_many("snooze", [], now=10.0) == {}
 
 
-def test_a_transaction_that_fails_part_way_writes_nothing(url, opened):
+def test_rows_written_at_once_replace_what_is_there(url, opened):
     store = opened(url).expiring("down")
-
-    def work(tx):
-        tx.put("link", "b", b"sealed", 500.0)
-        raise RuntimeError("the card could not be built")
-
-    with pytest.raises(RuntimeError):
-        store.transaction(work, now=0.0)
-    assert store.get("link", "b", now=0.0) is None
+    store.put_many([("link", "a", b"one", 500.0), ("link", "b", b"one", 500.0)], now=0.0)
+    store.put_many([("link", "a", b"two", 800.0)], now=0.0)
+    assert store.get_many("link", ["a", "b"], now=600.0) == {"a": b"two"}
 
 
-def test_a_transaction_purges_the_kinds_it_writes_when_due(url, opened):
+def test_writing_several_rows_purges_each_kind_when_due(url, opened):
     store = opened(url).expiring("down")
-    store.put("link", "old", b"x", 10.0, now=0.0)
-    store.transaction(lambda tx: tx.put("link", "new", b"x", 1000.0), now=61.0)
+    store.put_many([("link", "old", b"x", 10.0), ("snooze", "old", b"", 10.0)], now=0.0)
+    store.put_many([("link", "new", b"x", 1000.0), ("snooze", "new", b"", 1000.0)], now=61.0)
     assert store.get("link", "old", now=5.0) is None
+    assert store.get("snooze", "old", now=5.0) is None
+
+
+def test_a_write_on_sqlite_holds_the_lock_for_one_statement_only(tmp_path, opened):
+    """No BEGIN ... COMMIT around a write: another process's writer never waits while this
+    one runs Python between statements."""
+    shared = opened(f"sqlite:///{tmp_path}/s.db")
+    store = shared.expiring("down")
+    # the first write of a kind purges it first, on its own
+    store.put_many([("link", "warm", b"x", 100.0), ("card-patient", "w", b"x", 100.0)], now=0.0)
+    seen: list[str] = []
+    conn = store._db._conn
+    conn.set_trace_callback(seen.append)
+    store.put_many([("link", "a", b"x", 100.0), ("card-patient", "c", b"h", 100.0)], now=1.0)
+    conn.set_trace_callback(None)
+    assert [q.split()[0] for q in seen] == ["INSERT"], seen
 
 
 # --- links ---------------------------------------------------------------------------------
