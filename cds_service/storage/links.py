@@ -15,8 +15,9 @@ The row's key is a SHA-256 of the token, so the database does not hold working l
 JSON sealed with Fernet (``SharedStore.seal``).
 
 A hook call does not write the row itself: ``sealed(chart)`` gives the token and the row, and the
-call writes it in the one transaction that also reads the patient's snoozes and indexes its cards
-(``cds_service/api/snooze.settle``).
+call writes it in the one statement that also indexes its cards (``cds_service/api/snooze.settle``).
+A link made by this version and opened on an older instance (during a rolling upgrade) fails there
+when a fact carries its possible values (an age from a birth year alone); older links open here.
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ def _day(value: Any) -> dt.date | None:
 
 
 def _said(messages: tuple[Message, ...] | None) -> list[Any] | None:
-    return None if messages is None else [[m.key, [list(f) for f in m.fields], m.about]
-                                          for m in messages]
+    # tuples are written as JSON arrays, as lists are: nothing is copied
+    return None if messages is None else [(m.key, m.fields, m.about) for m in messages]
 
 
 def _unsaid(data: list[Any] | None) -> tuple[Message, ...] | None:
@@ -100,12 +101,12 @@ def chart_to_data(chart: MappedChart) -> dict[str, Any]:
     return {
         "as_of": _date(chart.as_of),
         "facts_as_of": _date(facts.as_of),
-        "facts": {name: [fact.value, list(fact.evidence), fact.unit, _date(fact.date),
+        "facts": {name: [fact.value, fact.evidence, fact.unit, _date(fact.date),
                          fact.reason, _said(fact.assumption),
-                         *([list(fact.possible)] if fact.possible else [])]
+                         *([fact.possible] if fact.possible else [])]
                   for name, fact in facts.items()},
         "issues": [[i.reference, i.reason, i.severity] for i in chart.issues],
-        "medications": [[m.reference, list(m.concepts), m.status, m.dose_mg, m.doses_per_day]
+        "medications": [[m.reference, m.concepts, m.status, m.dose_mg, m.doses_per_day]
                         for m in chart.medications if not m.draft],
     }
 
