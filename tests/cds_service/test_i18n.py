@@ -171,7 +171,7 @@ def test_the_hooks_api_keeps_its_shape():
         "clinical_judgement", "not_now", "prophylaxis_elsewhere", "other_indication",
         "renal_function_checked", "benefit_outweighs_bleeding", "dose_intended",
         "high_risk_documented_elsewhere", "lmwh_elsewhere", "switching_agent"]
-    assert messages()["detail"]["no_evidence"] == {"en": "-", "zh": "-"}
+    assert set(messages()["override_reasons"]["not_now"]) == {"en", "zh"}
     with pytest.raises(KeyError, match="msgctxt 'tiers' msgid 'moderate'"):
         msg("tiers", "moderate")
 
