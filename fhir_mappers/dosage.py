@@ -380,7 +380,8 @@ def _stated_cycles(resource: Mapping[str, Any]) -> set[tuple[int, str]]:
     """(days, how it was read: a message key) for each cycle length the resource states."""
     dosages = _dosages(resource)
     texts = [text for d in dosages if (text := _text(d))]  # no text states no cycle
-    intervals = {i for d in dosages if (i := _dosing_interval(d)) is not None} if texts else set()
+    # read with or without text: a timing that cannot be read fails here as it always has
+    intervals = {i for d in dosages if (i := _dosing_interval(d)) is not None}
     found = {(days, "cycle_from_text") for text in texts
              for days in _cycles_in_text(text, intervals)}
     outer = [days for d in dosages if (days := _outer_cycle(d, dosages)) is not None]

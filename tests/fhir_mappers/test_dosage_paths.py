@@ -117,3 +117,11 @@ DOSAGE = st.fixed_dictionaries({}, optional={
 def test_a_generated_order_reads_as_before(dosages, name):
     _same({"resourceType": "MedicationRequest", "id": "m", "status": "active",
            "medicationCodeableConcept": {"text": name}, "dosageInstruction": dosages})
+
+
+def test_an_unreadable_timing_without_text_fails_as_before():
+    """Found by the generated orders in a CI run: no text, and a period of infinity."""
+    _same({"resourceType": "MedicationRequest", "id": "m", "status": "active",
+           "medicationCodeableConcept": {"text": "dexamethasone 4 MG Oral Tablet"},
+           "dosageInstruction": [{"timing": {"repeat": {"frequency": 0,
+                                                        "period": float("inf")}}}]})
