@@ -6,7 +6,8 @@ same key order and the same float bits (``-0.0``, NaN), or the same exception. H
 request the project holds (synthetic patients and review charts through each hook, the stored
 fuzz corpus with its hostile values), documents Hypothesis draws (any JSON, written with and
 without ASCII escapes), number texts near every edge orjson has, and encodings and nestings
-orjson refuses.
+orjson refuses. The generated ones are drawn the same on every run (``FUZZ``: derandomized), so a
+run in CI meets what a run here met.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from cds_service.json_depth import MAX_DEPTH, too_deep
 from cds_service.json_read import loads, read
 from tests.cds_service.all_charts import calls
+from tests.reliability.support import FUZZ
 from tests.reliability.test_fuzz_answers_unchanged import corpus
 
 
@@ -64,7 +66,7 @@ JSON = st.recursive(
     max_leaves=40)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(FUZZ, max_examples=1500)
 @given(JSON, st.booleans())
 def test_any_document_reads_the_same(value, ascii_only):
     same(json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass"))
@@ -78,7 +80,7 @@ NUMBER = st.builds(
     st.sampled_from([""]) | st.from_regex(r"[eE][+-]?[0-9]{1,4}", fullmatch=True))
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(FUZZ, max_examples=3000)
 @given(NUMBER)
 def test_any_number_reads_the_same(text):
     same(text.encode())
@@ -128,7 +130,7 @@ def test_every_request_the_project_holds_has_the_depth_the_walk_gives():
         same_depth(json.dumps(entry).encode(), limit=6)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(FUZZ, max_examples=2000)
 @given(st.recursive(st.none() | st.integers() | TRICKY | st.text(),
                     lambda inner: st.lists(inner, max_size=4)
                     | st.dictionaries(TRICKY | st.text(max_size=6), inner, max_size=4),
