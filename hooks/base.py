@@ -11,7 +11,6 @@ only the card uuid, can be counted per card kind on any instance without storing
 from __future__ import annotations
 
 import functools
-import hashlib
 import tomllib
 import uuid
 from collections.abc import Callable, Mapping
@@ -147,27 +146,9 @@ def text(label: Label, lang: str) -> str:
     return label.text(lang)
 
 
-_NAMESPACE_BYTES = NAMESPACE.bytes
-# The version and variant bits of a name-based (SHA-1) uuid, RFC 4122 section 4.3.
-_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
-_SET = (0x8000 << 48) | (5 << 76)
-
-
-def _uuid5_hex(name: str) -> str:
-    """``uuid.uuid5(NAMESPACE, name).hex`` without building UUID objects (a card and each of
-    its suggestions need one)."""
-    digest = hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()
-    return f"{int.from_bytes(digest[:16]) & _KEEP | _SET:032x}"
-
-
-def _dashed(hex32: str) -> str:
-    """``str(uuid.UUID(hex32))``."""
-    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
-
-
 def card_uuid(kind: str, hook_instance: str, *parts: str) -> str:
-    base = _uuid5_hex("|".join((hook_instance, kind, *parts)))
-    return _dashed(base[:-4] + f"{CARD_KINDS.index(kind):04x}")
+    base = uuid.uuid5(NAMESPACE, "|".join((hook_instance, kind, *parts))).hex
+    return str(uuid.UUID(base[:-4] + f"{CARD_KINDS.index(kind):04x}"))
 
 
 def card_kind(card_id: str) -> str:
@@ -180,4 +161,4 @@ def card_kind(card_id: str) -> str:
 
 
 def suggestion_uuid(card: str, label: str) -> str:
-    return _dashed(_uuid5_hex(f"{card}|{label}"))
+    return str(uuid.uuid5(NAMESPACE, f"{card}|{label}"))
